@@ -1,0 +1,504 @@
+"""Datasets: one interface over the built-in, Keras and user image sources, plus splits and statistics.
+
+Every source returns uint8 images (N×H×W×C), integer labels and class names. Images stay uint8:
+normalization and augmentation happen later, inside the model or the tf.data pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core import archives
+from core.config import AugmentConfig, DataConfig
+from core.errors import StudioError
+from core.images import BadImage, decode_image, is_system_file
+from core.shapes import generate_shapes
+
+DEFAULT_IMAGE_SIZES = {
+    "builtin:shapes": 32,
+    "builtin:digits": 28,
+    "keras:mnist": 28,
+    "keras:fashion_mnist": 28,
+    "keras:cifar10": 32,
+    "keras:cifar100": 32,
+}
+USER_IMAGE_SIZE = 64
+DIGITS_NATIVE_MAX = 16  # scikit-learn's digits hold 0..16 per pixel
+
+KERAS_CLASS_NAMES = {
+    "keras:mnist": [str(i) for i in range(10)],
+    "keras:fashion_mnist": [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ],
+    "keras:cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+    "keras:cifar100": [f"class {i}" for i in range(100)],
+}
+# The file (or folder) keras.datasets leaves in its cache, and the file a user can upload instead.
+KERAS_ARCHIVES = {
+    "keras:mnist": ("mnist.npz", "mnist.npz"),
+    "keras:fashion_mnist": ("fashion-mnist", "the four fashion-mnist .gz files"),
+    "keras:cifar10": ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-python.tar.gz"),
+    "keras:cifar100": ("cifar-100-python-target/cifar-100-python", "cifar-100-python.tar.gz"),
+}
+
+
+@dataclass
+class Dataset:
+    """Images as uint8 N×H×W×C, integer labels, class names, and what was skipped on the way."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: list[str]
+    source: str
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    # Indices of a test split that ships with the source (Keras sets), or None.
+    official_test: np.ndarray | None = None
+    # Width and height of each source file before resizing, and the count of Pillow modes seen.
+    original_sizes: np.ndarray | None = None
+    original_modes: dict[str, int] = field(default_factory=dict)
+    files: list[str] | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+
+def channels_for(color_mode: str) -> int | None:
+    return {"auto": None, "rgb": 3, "grayscale": 1}[color_mode]
+
+
+def default_image_size(source: str) -> int:
+    return DEFAULT_IMAGE_SIZES.get(source, USER_IMAGE_SIZE)
+
+
+def load_dataset(
+    config: DataConfig,
+    zip_bytes: bytes | None = None,
+    class_images: dict[str, list[tuple[str, bytes]]] | None = None,
+    keras_files: dict[str, bytes] | None = None,
+) -> Dataset:
+    """Load the dataset a DataConfig describes; uploads are passed as bytes (they never enter the config)."""
+    config.validate()
+    size = config.image_size or default_image_size(config.source)
+    channels = channels_for(config.color_mode)
+    if config.source == "builtin:shapes":
+        images, labels, names = generate_shapes(config.shapes_count, size, config.seed)
+        dataset = Dataset(images, labels, names, config.source)
+        if channels == 1:
+            dataset.images = convert_images(images, size, 1)
+    elif config.source == "builtin:digits":
+        dataset = load_digits(size, channels)
+    elif config.source in KERAS_CLASS_NAMES:
+        dataset = load_keras(config.source, size, channels, keras_files)
+    elif config.source == "folder":
+        dataset = load_folder(config.path, size, channels)
+    elif config.source == "zip":
+        dataset = load_zip(zip_bytes if zip_bytes is not None else config.path, config.path, size, channels)
+    else:
+        dataset = load_class_images(class_images or {}, size, channels)
+    return dataset
+
+
+def load_digits(size: int, channels: int | None) -> Dataset:
+    """scikit-learn's bundled 8×8 handwritten digits (1,797 images), scaled to 0..255 and resized."""
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    raw = np.rint(bunch.images * (255.0 / DIGITS_NATIVE_MAX)).astype(np.uint8)[..., None]
+    images = convert_images(raw, size, channels or 1)
+    return Dataset(
+        images,
+        bunch.target.astype(np.int32),
+        [str(c) for c in bunch.target_names],
+        "builtin:digits",
+        original_sizes=np.tile([8, 8], (len(raw), 1)),
+        original_modes={"L": len(raw)},
+    )
+
+
+def keras_cache_dir() -> Path:
+    """Where keras.datasets caches its downloads: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def load_keras(source: str, size: int, channels: int | None, files: dict[str, bytes] | None = None) -> Dataset:
+    """A Keras standard dataset from uploaded files, the Keras cache, or keras.datasets (downloads when online)."""
+    if files:
+        arrays = _read_keras_upload(source, files)
+    else:
+        arrays = _read_keras_cache(source)
+        if arrays is None:
+            arrays = _download_keras(source)
+    x_train, y_train, x_test, y_test = arrays
+    raw = np.concatenate([x_train, x_test])
+    if raw.ndim == 3:
+        raw = raw[..., None]
+    labels = np.concatenate([y_train.reshape(-1), y_test.reshape(-1)]).astype(np.int32)
+    native_channels = raw.shape[-1]
+    images = convert_images(raw, size, channels or native_channels)
+    names = KERAS_CLASS_NAMES[source]
+    return Dataset(
+        images,
+        labels,
+        names,
+        source,
+        official_test=np.arange(len(x_train), len(raw)),
+        original_modes={"L" if native_channels == 1 else "RGB": len(raw)},
+    )
+
+
+def keras_missing_message(source: str, reason: str) -> str:
+    cached, upload = KERAS_ARCHIVES[source]
+    return (
+        f"The Keras dataset '{source}' is not in the Keras cache ({keras_cache_dir() / cached}) and could not be "
+        f"downloaded ({reason}). Put {upload} there (keras.datasets' own download), or upload {upload} on the "
+        "Dataset page."
+    )
+
+
+def _read_keras_cache(source: str) -> archives.Arrays | None:
+    cache = keras_cache_dir()
+    cached, upload = KERAS_ARCHIVES[source]
+    if source == "keras:mnist":
+        path = cache / cached
+        return archives.read_mnist_npz(path, str(path)) if path.is_file() else None
+    if source == "keras:fashion_mnist":
+        folder = cache / cached
+        if all((folder / name).is_file() for name in archives.FASHION_FILES):
+            return archives.read_fashion_mnist({n: (folder / n).read_bytes() for n in archives.FASHION_FILES})
+        return None
+    fine = True
+    if (cache / cached).is_dir():
+        return archives.read_cifar_dir(cache / cached, fine)
+    if (cache / upload).is_file():  # a user may drop the archive itself into the cache folder
+        return archives.read_cifar_tar(cache / upload, fine, str(cache / upload))
+    return None
+
+
+def _download_keras(source: str) -> archives.Arrays:
+    import keras
+
+    module = getattr(keras.datasets, source.split(":")[1])
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data()
+    except Exception as err:  # keras raises bare Exception for URL failures
+        raise StudioError(keras_missing_message(source, str(err).splitlines()[0][:200])) from None
+    return x_train, y_train, x_test, y_test
+
+
+def _read_keras_upload(source: str, files: dict[str, bytes]) -> archives.Arrays:
+    names = {Path(n).name: data for n, data in files.items()}
+    if source == "keras:mnist":
+        (name, data), *_ = names.items()
+        return archives.read_mnist_npz(data, name)
+    if source == "keras:fashion_mnist":
+        return archives.read_fashion_mnist(names)
+    (name, data), *_ = names.items()
+    return archives.read_cifar_tar(data, True, name)
+
+
+def convert_images(images: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """Resize/convert a uint8 N×H×W×C set image by image into one new array (no float copy of the set)."""
+    n, height, width, have = images.shape
+    if (height, width, have) == (size, size, channels):
+        return images
+    out = np.empty((n, size, size, channels), dtype=np.uint8)
+    mode = "L" if channels == 1 else "RGB"
+    for i in range(n):
+        img = Image.fromarray(images[i, :, :, 0] if have == 1 else images[i])
+        if img.mode != mode:
+            img = img.convert(mode)
+        if (height, width) != (size, size):
+            img = img.resize((size, size), Image.Resampling.BILINEAR)
+        pixels = np.asarray(img)
+        out[i] = pixels[..., None] if channels == 1 else pixels
+    return out
+
+
+# --- User images --------------------------------------------------------------------------------------
+
+
+Reader = Callable[[], bytes]
+
+
+def load_folder(path: str | Path, size: int, channels: int | None) -> Dataset:
+    """A server folder with one subfolder per class (the image_dataset_from_directory layout)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise StudioError(
+            f"Folder '{path}' does not exist on the server. Give the path of a folder with one subfolder per class."
+        )
+    items: list[tuple[str, str, Reader]] = []
+    skipped: list[tuple[str, str]] = []
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root).as_posix()
+        if is_system_file(rel):
+            skipped.append((rel, "system file, not an image"))
+        elif "/" not in rel:
+            skipped.append((rel, "not inside a class folder; put each image in a folder named after its class"))
+        else:
+            items.append((rel.split("/")[0], rel, file.read_bytes))
+    return build_dataset(items, skipped, f"folder '{path}'", "folder", size, channels)
+
+
+def load_zip(source: str | Path | bytes, label: str, size: int, channels: int | None) -> Dataset:
+    """A ZIP with one folder per class, read in memory with caps against ZIP bombs and unsafe paths."""
+    with archives.open_zip(source, label) as zf:
+        entries, skipped = archives.scan_class_zip(zf, label)
+        items = [(e.class_name, e.name, lambda e=e: archives.read_entry(zf, e)) for e in entries]
+        return build_dataset(items, skipped, f"ZIP '{label}'", "zip", size, channels)
+
+
+def load_class_images(per_class: dict[str, list[tuple[str, bytes]]], size: int, channels: int | None) -> Dataset:
+    """Images uploaded or captured per class: ``{class name: [(file name, bytes), ...]}``."""
+    items = []
+    for name, files in per_class.items():
+        clean = name.strip()
+        if not clean:
+            raise StudioError("A class has an empty name. Give every class a name before adding images.")
+        items += [(clean, f"{clean}/{fname}", lambda data=data: data) for fname, data in files]
+    return build_dataset(items, [], "the uploaded images", "images", size, channels)
+
+
+def build_dataset(
+    items: Iterable[tuple[str, str, Reader]],
+    skipped: list[tuple[str, str]],
+    label: str,
+    source: str,
+    size: int,
+    channels: int | None,
+) -> Dataset:
+    """Decode (class, name, reader) items into one Dataset; unreadable files are listed in ``skipped``."""
+    items = list(items)
+    class_names = sorted({c for c, _, _ in items})
+    class_index = {c: i for i, c in enumerate(class_names)}
+    # Start at one channel when the colour is automatic and widen on the first colour image, so a
+    # grayscale set never holds three channels and a colour set is never copied more than once.
+    have = channels or 1
+    images: np.ndarray | None = None  # allocated at the first decoded image, with its channel count
+    labels = np.empty(len(items), dtype=np.int32)
+    sizes = np.empty((len(items), 2), dtype=np.int32)
+    modes: Counter[str] = Counter()
+    files: list[str] = []
+    n = 0
+    for class_name, name, read in items:
+        try:
+            pixels, (width, height, mode) = decode_image(read(), size, channels)
+            if images is None:
+                have = pixels.shape[-1]
+                images = np.empty((len(items), size, size, have), dtype=np.uint8)
+            elif pixels.shape[-1] == 3 and have == 1:
+                images = np.repeat(images, 3, axis=3)
+                have = 3
+            elif pixels.shape[-1] == 1 and have == 3:
+                pixels = np.repeat(pixels, 3, axis=2)
+        except BadImage as err:
+            skipped.append((name, str(err)))
+            continue
+        except (OSError, zipfile.BadZipFile, EOFError) as err:
+            skipped.append((name, f"could not be read ({err})"))
+            continue
+        images[n] = pixels
+        labels[n] = class_index[class_name]
+        sizes[n] = (width, height)
+        modes[mode] += 1
+        files.append(name)
+        n += 1
+    if n == 0:
+        reasons = "; ".join(f"{name}: {why}" for name, why in skipped[:3])
+        raise StudioError(
+            f"No images could be loaded from {label}"
+            + (f" ({len(skipped)} files skipped, e.g. {reasons})" if skipped else " (it is empty)")
+            + ". Use one folder per class with .png/.jpg/.bmp/.gif images inside."
+        )
+    present = sorted(set(labels[:n].tolist()))
+    if len(present) < 2:
+        only = class_names[present[0]]
+        raise StudioError(
+            f"Only one class ('{only}') has images in {label}: a classifier needs at least two. "
+            "Add a folder of images for each other class."
+        )
+    if len(present) < len(class_names):
+        # Classes whose every file was skipped are dropped, and their labels renumbered.
+        keep = [class_names[i] for i in present]
+        remap = np.full(len(class_names), -1, dtype=np.int32)
+        remap[present] = np.arange(len(present))
+        labels[:n] = remap[labels[:n]]
+        class_names = keep
+    # Views, not copies: the unused tail is only as large as the skipped files.
+    images, labels, sizes = images[:n], labels[:n], sizes[:n]
+    return Dataset(
+        images, labels, class_names, source, skipped, original_sizes=sizes, original_modes=dict(modes), files=files
+    )
+
+
+# --- Splits -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Split:
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def counts(self, labels: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+        return {name: np.bincount(labels[idx], minlength=num_classes) for name, idx in self.parts().items()}
+
+    def parts(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "validation": self.val, "test": self.test}
+
+
+def split_dataset(dataset: Dataset, val: float, test: float, seed: int, use_official_test: bool = True) -> Split:
+    """Stratified, seeded train/validation/test indices; the source's own test set is kept when it has one."""
+    labels = dataset.labels
+    if use_official_test and dataset.official_test is not None:
+        test_idx = np.sort(dataset.official_test)
+        rest = np.setdiff1d(np.arange(len(labels)), test_idx)
+        # The validation fraction is of the whole set, as when splitting three ways.
+        val_of_rest = min(val / max(1.0 - len(test_idx) / len(labels), 1e-9), 0.9)
+        train_idx, val_idx, _ = _stratified(labels, rest, val_of_rest, 0.0, seed, dataset.class_names)
+        return Split(train_idx, val_idx, test_idx)
+    return Split(*_stratified(labels, np.arange(len(labels)), val, test, seed, dataset.class_names))
+
+
+def _stratified(labels, indices, val, test, seed, class_names):
+    rng = np.random.default_rng(seed)
+    parts: tuple[list, list, list] = ([], [], [])
+    for c, name in enumerate(class_names):
+        members = indices[labels[indices] == c]
+        members = members[rng.permutation(len(members))]
+        n = len(members)
+        n_test = max(1, round(n * test)) if test > 0 else 0
+        n_val = max(1, round(n * val)) if val > 0 else 0
+        if n - n_test - n_val < 1:
+            need = 1 + (val > 0) + (test > 0)
+            raise StudioError(
+                f"Class '{name}' has {n} image{'s' * (n != 1)}, too few for a validation split of {val:g} and a test "
+                f"split of {test:g}: each split needs at least one image of every class ({need} in all). "
+                f"Add images to '{name}' or lower the splits."
+            )
+        parts[2].append(members[:n_test])
+        parts[1].append(members[n_test : n_test + n_val])
+        parts[0].append(members[n_test + n_val :])
+    return tuple(np.sort(np.concatenate(p)).astype(np.int64) for p in parts)
+
+
+# --- Statistics ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChannelStats:
+    histograms: np.ndarray  # C×256 pixel counts
+    mean: np.ndarray  # per channel, 0..255
+    std: np.ndarray
+
+
+def channel_stats(images: np.ndarray, chunk: int = 4096) -> ChannelStats:
+    """Per-channel histograms, mean and standard deviation, from counts (exact, no float copy of the set)."""
+    channels = images.shape[-1]
+    hist = np.zeros((channels, 256), dtype=np.int64)
+    for start in range(0, len(images), chunk):
+        block = images[start : start + chunk]
+        for c in range(channels):
+            hist[c] += np.bincount(block[..., c].ravel(), minlength=256)
+    values = np.arange(256, dtype=np.float64)
+    totals = np.maximum(hist.sum(axis=1), 1)
+    mean = hist @ values / totals
+    var = hist @ (values**2) / totals - mean**2
+    return ChannelStats(hist, mean, np.sqrt(np.maximum(var, 0.0)))
+
+
+def size_summary(dataset: Dataset) -> dict[str, str]:
+    """What the source files looked like before resizing: sizes (min, median, max) and modes."""
+    summary = {"stored as": "×".join(map(str, dataset.image_shape)) + " uint8"}
+    if dataset.original_sizes is not None and len(dataset.original_sizes):
+        w, h = dataset.original_sizes[:, 0], dataset.original_sizes[:, 1]
+        summary["source width (min/median/max)"] = f"{w.min()} / {int(np.median(w))} / {w.max()}"
+        summary["source height (min/median/max)"] = f"{h.min()} / {int(np.median(h))} / {h.max()}"
+    if dataset.original_modes:
+        summary["source colour modes"] = ", ".join(f"{m}: {n}" for m, n in sorted(dataset.original_modes.items()))
+    return summary
+
+
+def sample_indices(labels: np.ndarray, num_classes: int, per_class: int, seed: int) -> list[np.ndarray]:
+    """Up to ``per_class`` random indices of each class, for the sample grid."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        picks.append(rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else members)
+    return picks
+
+
+def mosaic(rows: list[np.ndarray], gap: int = 2, fill: int = 255) -> np.ndarray:
+    """Tile rows of equally sized uint8 images (each row H×W×C stacked as N×H×W×C) into one RGB image."""
+    height, width = rows[0].shape[1:3] if len(rows[0]) else next(r.shape[1:3] for r in rows if len(r))
+    cols = max(len(r) for r in rows)
+    out = np.full((len(rows) * (height + gap), cols * (width + gap), 3), fill, dtype=np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            y, x = i * (height + gap), j * (width + gap)
+            out[y : y + height, x : x + width] = img if img.shape[-1] == 3 else np.repeat(img, 3, axis=-1)
+    return out
+
+
+# --- Augmentation -------------------------------------------------------------------------------------
+
+
+def build_augmenter(config: AugmentConfig, seed: int | None = None):
+    """The Keras layers for the augmentation config (training only), or None when nothing is on."""
+    import keras
+
+    config.validate()
+    if not config.active:
+        return None
+    layers = []
+    if config.flip != "none":
+        layers.append(keras.layers.RandomFlip(config.flip, seed=seed))
+    if config.rotation:
+        layers.append(keras.layers.RandomRotation(config.rotation / 360.0, fill_mode="reflect", seed=seed))
+    if config.zoom:
+        layers.append(keras.layers.RandomZoom(config.zoom, fill_mode="reflect", seed=seed))
+    if config.translation:
+        layers.append(
+            keras.layers.RandomTranslation(config.translation, config.translation, fill_mode="reflect", seed=seed)
+        )
+    if config.contrast:
+        layers.append(keras.layers.RandomContrast(config.contrast, seed=seed))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def preview_augmentation(images: np.ndarray, config: AugmentConfig, variants: int, seed: int) -> np.ndarray:
+    """``variants`` augmented copies of each image: an array K×V×H×W×C of uint8."""
+    augmenter = build_augmenter(config, seed)
+    if augmenter is None:
+        return np.repeat(images[:, None], variants, axis=1)
+    batch = np.repeat(images, variants, axis=0).astype(np.float32)
+    out = np.asarray(augmenter(batch, training=True))
+    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    return out.reshape(len(images), variants, *images.shape[1:])

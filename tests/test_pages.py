@@ -1,0 +1,101 @@
+"""Pages render through Streamlit's AppTest: one smoke test per page, plus per-page checks by widget key."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import class_zip, image_bytes, make_class_files
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 120
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.fixture
+def app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def test_app_opens_on_the_dataset_page_with_the_default_dataset(app):
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="data.source").value == "builtin:shapes"
+    assert metric(app, "Classes") == "6" and metric(app, "Images") == "1,800"
+
+
+@pytest.mark.parametrize(
+    "source, classes, shape", [("builtin:shapes", "6", "32×32×3"), ("builtin:digits", "10", "28×28×1")]
+)
+def test_dataset_page_renders_each_builtin_dataset(app, source, classes, shape):
+    app.run()
+    app.selectbox(key="data.source").select(source).run()
+    assert not app.exception
+    assert metric(app, "Classes") == classes
+    assert metric(app, "Image shape") == shape
+    assert app.slider(key="data.image_size").value == int(shape.split("×")[0])
+
+
+def test_widgets_write_the_config_and_survive_a_page_switch(app):
+    app.run()
+    app.slider(key="data.image_size").set_value(40).run()
+    app.slider(key="data.val_split").set_value(0.2).run()
+    assert metric(app, "Image shape") == "40×40×3"
+    config = app.session_state["studio_config"]
+    assert config.data.image_size == 40 and config.data.val_split == 0.2
+    app.switch_page("pages/model.py").run()
+    app.switch_page("pages/dataset.py").run()
+    assert not app.exception
+    assert app.slider(key="data.image_size").value == 40 and app.slider(key="data.val_split").value == 0.2
+
+
+@pytest.mark.slow
+def test_augmentation_preview_appears_when_a_slider_moves(app):
+    app.run()
+    assert not app.get("image")
+    app.slider(key="augment.rotation").set_value(30.0).run()
+    assert not app.exception and len(app.get("image")) == 1
+
+
+def test_uploaded_zip_loads_lists_skipped_files_and_shows_split_errors(app):
+    files = make_class_files({"cats": 2, "dogs": 8})
+    files["cats/readme.txt"] = b"hello"
+    app.session_state["zip_upload"] = class_zip(files)
+    app.run()
+    app.selectbox(key="data.source").select("zip").run()
+    assert not app.exception
+    assert metric(app, "Classes") == "2" and metric(app, "Skipped files") == "1"
+    app.slider(key="data.val_split").set_value(0.4).run()
+    app.slider(key="data.test_split").set_value(0.4).run()
+    assert any("Class 'cats' has 2 images, too few" in e.value for e in app.error)
+
+
+def test_per_class_images_source_asks_for_images_first(app):
+    app.run()
+    app.selectbox(key="data.source").select("images").run()
+    assert not app.exception
+    assert any("at least two classes" in i.value for i in app.info)
+    app.session_state["class_images"] = {
+        "up": [("a.png", image_bytes(seed=1)), ("b.png", image_bytes(seed=2))],
+        "down": [("c.png", image_bytes(seed=3)), ("d.png", image_bytes(seed=4))],
+    }
+    app.run()
+    assert not app.exception and metric(app, "Classes") == "2"
+
+
+@pytest.mark.slow
+def test_keras_dataset_offline_shows_where_to_put_the_archive(app, keras_home):
+    app.run()
+    app.selectbox(key="data.source").select("keras:mnist").run()
+    assert not app.exception
+    assert any(str(keras_home / "mnist.npz") in e.value for e in app.error)
+
+
+@pytest.mark.parametrize("page", ["pages/model.py", "pages/train.py", "pages/evaluate.py", "pages/export.py"])
+def test_other_pages_render(app, page):
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception

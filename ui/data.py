@@ -1,0 +1,72 @@
+"""Loading the configured dataset with the right cache for each source.
+
+Server-side sources (built-in, Keras, a server folder) are cached once for all sessions; uploaded
+data is kept in the uploader's own session only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import streamlit as st
+
+from core.config import DataConfig
+from core.data import Dataset, load_dataset
+
+UPLOAD_KEYS = ("zip_upload", "class_images", "keras_upload")
+# Fields that change how images are loaded (not how they are split).
+LOAD_FIELDS = ("source", "path", "image_size", "color_mode", "shapes_count", "seed")
+
+
+def load_fields(config: DataConfig) -> dict:
+    data = dataclasses.asdict(config)
+    fields = {k: data[k] for k in LOAD_FIELDS}
+    if config.source != "builtin:shapes":
+        fields.pop("seed")  # only the generated set depends on the seed
+    return fields
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
+def _shared_dataset(fields: tuple) -> Dataset:
+    return load_dataset(DataConfig(**dict(fields)))
+
+
+def current_dataset(config: DataConfig) -> Dataset:
+    """The dataset the config describes; raises StudioError with the reason when it cannot be loaded."""
+    fields = load_fields(config)
+    zip_bytes = st.session_state.get("zip_upload")
+    class_images = st.session_state.get("class_images")
+    keras_files = st.session_state.get("keras_upload", {}).get(config.source)
+    if config.source in ("zip", "images") or keras_files:
+        uploads = (
+            zip_bytes if config.source == "zip" else None,
+            class_images if config.source == "images" else None,
+            keras_files,
+        )
+        key = _digest(fields, uploads)
+        cache = st.session_state.setdefault("dataset_cache", {})
+        if key not in cache:
+            with st.spinner("Reading your images…"):
+                cache.clear()  # one uploaded dataset per session at a time
+                cache[key] = load_dataset(
+                    config, zip_bytes=uploads[0], class_images=uploads[1], keras_files=keras_files
+                )
+        return cache[key]
+    return _shared_dataset(tuple(sorted(fields.items())))
+
+
+def _digest(fields: dict, uploads: tuple) -> str:
+    h = hashlib.sha256(repr(sorted(fields.items())).encode())
+    zip_bytes, class_images, keras_files = uploads
+    if zip_bytes:
+        h.update(zip_bytes)
+    for name, files in sorted((class_images or {}).items()):
+        h.update(name.encode())
+        for fname, data in files:
+            h.update(fname.encode())
+            h.update(hashlib.sha256(data).digest())
+    for name, data in sorted((keras_files or {}).items()):
+        h.update(name.encode())
+        h.update(data)
+    return h.hexdigest()

@@ -1,0 +1,39 @@
+"""The session's one StudioConfig, and widgets bound to its fields by key.
+
+Streamlit drops a widget's state when a page that does not draw it runs, so the config (a plain
+session_state entry) is the lasting copy: each bound widget is seeded from it and written back to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from core.config import StudioConfig, get_field, set_field
+
+CONFIG_KEY = "studio_config"
+
+
+def config() -> StudioConfig:
+    if CONFIG_KEY not in st.session_state:
+        st.session_state[CONFIG_KEY] = StudioConfig()
+    return st.session_state[CONFIG_KEY]
+
+
+def replace_config(new: StudioConfig) -> None:
+    """Adopt a whole config (an uploaded file): every bound widget is re-seeded from it."""
+    st.session_state[CONFIG_KEY] = new
+    for key in list(st.session_state.keys()):
+        if isinstance(key, str) and "." in key and key.split(".")[0] in ("data", "augment", "model", "training"):
+            del st.session_state[key]
+
+
+def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> Any:
+    """Draw ``widget`` with ``key`` = the config field path, seeded from and written back to the config."""
+    if key not in st.session_state:
+        st.session_state[key] = get_field(config(), key)
+    value = widget(label, key=key, **kwargs)
+    set_field(config(), key, value)
+    return value
