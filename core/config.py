@@ -91,12 +91,146 @@ class AugmentConfig:
         return self.flip != "none" or any((self.rotation, self.zoom, self.translation, self.contrast))
 
 
+ARCHITECTURES = ("cnn", "resnet", "mobilenetv2")
+PADDINGS = ("valid", "same")
+POOLINGS = ("max", "average", "none")
+HEADS = ("flatten", "global_average")
+ACTIVATIONS = ("relu", "elu", "gelu", "swish", "tanh", "leaky_relu")
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal")
+OUTPUTS = ("softmax", "logits")
+NORMALIZATIONS = ("unit", "symmetric", "standardize")
+MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+SCHEDULES = ("constant", "step", "cosine", "plateau")
+MONITORS = ("val_loss", "val_accuracy")
+MAX_BLOCKS = 6
+MAX_DENSE = 3
+
+
+@dataclass
+class ModelConfig:
+    """The network: a preset's values, then whatever the sliders changed.
+
+    ``filters`` always holds MAX_BLOCKS entries and ``dense_units`` MAX_DENSE; only the first
+    ``conv_blocks`` and ``dense_layers`` are used, so a slider moving back and forth loses nothing.
+    """
+
+    preset: str = "tutorial-cifar"
+    architecture: str = "cnn"
+    conv_blocks: int = 3
+    filters: list[int] = field(default_factory=lambda: [32, 64, 128, 128, 256, 256])
+    convs_per_block: int = 1
+    kernel_size: int = 3
+    padding: str = "valid"
+    pooling: str = "max"
+    pool_last: bool = True
+    batch_norm: bool = False
+    block_dropout: float = 0.0
+    head: str = "flatten"
+    flatten_dropout: float = 0.0
+    dense_layers: int = 1
+    dense_units: list[int] = field(default_factory=lambda: [512, 128, 64])
+    dense_dropout: float = 0.5
+    activation: str = "relu"
+    initializer: str = "glorot_uniform"
+    l1: float = 0.0
+    l2: float = 0.0
+    output: str = "softmax"
+    normalization: str = "unit"
+    mobilenet_alpha: float = 1.0
+    pretrained: bool = True
+
+    def validate(self) -> None:
+        from core.models import PRESETS  # the preset table lives with the builders
+
+        if self.preset not in PRESETS and self.preset != "custom":
+            raise StudioError(f"model.preset is '{self.preset}': choose one of {', '.join(PRESETS)} or custom.")
+        _choice("model.architecture", self.architecture, ARCHITECTURES)
+        _choice("model.padding", self.padding, PADDINGS)
+        _choice("model.pooling", self.pooling, POOLINGS)
+        _choice("model.head", self.head, HEADS)
+        _choice("model.activation", self.activation, ACTIVATIONS)
+        _choice("model.initializer", self.initializer, INITIALIZERS)
+        _choice("model.output", self.output, OUTPUTS)
+        _choice("model.normalization", self.normalization, NORMALIZATIONS)
+        _range("model.conv_blocks", self.conv_blocks, 1, MAX_BLOCKS)
+        _range("model.convs_per_block", self.convs_per_block, 1, 3)
+        _range("model.kernel_size", self.kernel_size, 1, 11)
+        _range("model.dense_layers", self.dense_layers, 0, MAX_DENSE)
+        if len(self.filters) != MAX_BLOCKS or len(self.dense_units) != MAX_DENSE:
+            raise StudioError(
+                f"model.filters needs {MAX_BLOCKS} numbers and model.dense_units {MAX_DENSE} (unused ones are kept "
+                f"for the sliders); got {len(self.filters)} and {len(self.dense_units)}."
+            )
+        for i, n in enumerate(self.filters[: self.conv_blocks]):
+            if n < 1:
+                raise StudioError(f"Block {i + 1} has {n} filters (model.filters.{i}): give it at least 1 filter.")
+        for i, n in enumerate(self.dense_units[: self.dense_layers]):
+            if n < 1:
+                raise StudioError(f"Dense layer {i + 1} has {n} units (model.dense_units.{i}): give it at least 1.")
+        for name in ("block_dropout", "flatten_dropout", "dense_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise StudioError(f"model.{name} is {value}: a dropout rate is from 0 up to (not including) 1.")
+        for name in ("l1", "l2"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise StudioError(f"model.{name} is {getattr(self, name)}: pick a regularization factor from 0 to 1.")
+        if self.mobilenet_alpha not in MOBILENET_ALPHAS:
+            raise StudioError(f"model.mobilenet_alpha is {self.mobilenet_alpha}: choose one of {MOBILENET_ALPHAS}.")
+
+
+@dataclass
+class TrainingConfig:
+    """How the model is compiled and fitted."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    momentum: float = 0.9  # SGD and RMSprop
+    weight_decay: float = 0.0001  # AdamW
+    schedule: str = "constant"
+    step_epochs: int = 5  # step decay: every this many epochs…
+    step_factor: float = 0.5  # …multiply the learning rate by this
+    plateau_patience: int = 2
+    plateau_factor: float = 0.5
+    batch_size: int = 32
+    epochs: int = 10
+    early_stopping: bool = False
+    monitor: str = "val_loss"
+    patience: int = 3
+    restore_best: bool = True
+    label_smoothing: float = 0.0
+
+    def validate(self) -> None:
+        _choice("training.optimizer", self.optimizer, OPTIMIZERS)
+        _choice("training.schedule", self.schedule, SCHEDULES)
+        _choice("training.monitor", self.monitor, MONITORS)
+        if not 0.0 < self.learning_rate <= 10.0:
+            raise StudioError(f"training.learning_rate is {self.learning_rate}: pick a value above 0, e.g. 0.001.")
+        _range("training.batch_size", self.batch_size, 1, 8192)
+        _range("training.epochs", self.epochs, 1, 10_000)
+        _range("training.patience", self.patience, 0, 1000)
+        _range("training.step_epochs", self.step_epochs, 1, 1000)
+        _range("training.plateau_patience", self.plateau_patience, 0, 1000)
+        for name, value in (
+            ("momentum", self.momentum),
+            ("step_factor", self.step_factor),
+            ("plateau_factor", self.plateau_factor),
+            ("label_smoothing", self.label_smoothing),
+        ):
+            if not 0.0 <= value < 1.0:
+                raise StudioError(f"training.{name} is {value}: pick a value from 0 up to (not including) 1.")
+        if not 0.0 <= self.weight_decay <= 1.0:
+            raise StudioError(f"training.weight_decay is {self.weight_decay}: pick a value from 0 to 1.")
+
+
 @dataclass
 class StudioConfig:
     """The whole project: every page reads and writes this one object."""
 
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
 
     def validate(self) -> StudioConfig:
         for section in dataclasses.fields(self):
@@ -125,35 +259,46 @@ class StudioConfig:
 
 
 def get_field(config: StudioConfig, path: str) -> Any:
-    """Value at a dotted path such as ``"data.image_size"``."""
+    """Value at a dotted path such as ``"data.image_size"`` or ``"model.filters.2"``."""
     obj: Any = config
     for part in path.split("."):
-        obj = getattr(obj, part)
+        obj = obj[int(part)] if isinstance(obj, list) else getattr(obj, part)
     return obj
 
 
 def set_field(config: StudioConfig, path: str, value: Any) -> None:
     """Set the value at a dotted path; the type is checked as when loading JSON."""
     *parents, last = path.split(".")
-    obj: Any = config
-    for part in parents:
-        obj = getattr(obj, part)
-    hints = typing.get_type_hints(type(obj))
-    setattr(obj, last, _coerce(hints[last], value, path))
+    container = get_field(config, ".".join(parents))
+    if isinstance(container, list):
+        owner = get_field(config, ".".join(parents[:-1]))
+        item_type = typing.get_args(typing.get_type_hints(type(owner))[parents[-1]])[0]
+        container[int(last)] = _coerce(item_type, value, path)
+    else:
+        setattr(container, last, _coerce(typing.get_type_hints(type(container))[last], value, path))
 
 
 def field_paths(config: StudioConfig) -> list[str]:
-    """Every leaf field's dotted path, e.g. for seeding widgets."""
+    """Every leaf field's dotted path (list items included), e.g. for seeding widgets."""
     paths = []
     for section in dataclasses.fields(config):
         for leaf in dataclasses.fields(getattr(config, section.name)):
-            paths.append(f"{section.name}.{leaf.name}")
+            value = getattr(getattr(config, section.name), leaf.name)
+            if isinstance(value, list):
+                paths += [f"{section.name}.{leaf.name}.{i}" for i in range(len(value))]
+            else:
+                paths.append(f"{section.name}.{leaf.name}")
     return paths
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise StudioError(f"{name} is '{value}': choose one of {', '.join(allowed)}.")
+
+
+def _range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise StudioError(f"{name} is {value}: pick a whole number from {low} to {high}.")
 
 
 def _build(cls: type, data: Any, path: str) -> Any:
@@ -188,7 +333,7 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise StudioError(f"{path} must be a list, not {value!r}.")
         (item,) = typing.get_args(hint)
-        return [_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return [_coerce(item, v, f"{path}.{i}") for i, v in enumerate(value)]
     if hint is type(None):
         if value is None:
             return None

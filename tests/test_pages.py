@@ -94,6 +94,55 @@ def test_keras_dataset_offline_shows_where_to_put_the_archive(app, keras_home):
     assert any(str(keras_home / "mnist.npz") in e.value for e in app.error)
 
 
+PRESET_IDS = ["tutorial-cifar", "cifar-bn", "mnist", "small-64", "resnet-small", "mobilenetv2-transfer", "custom"]
+
+
+@pytest.fixture
+def model_page(app) -> AppTest:
+    app.run()
+    app.switch_page("pages/model.py").run()
+    return app
+
+
+@pytest.mark.parametrize("preset", PRESET_IDS)
+def test_model_page_renders_each_preset(model_page, preset, keras_home):
+    model_page.selectbox(key="model.preset").select(preset).run()
+    assert not model_page.exception and not model_page.error
+    assert int(metric(model_page, "Parameters").replace(",", "")) > 0
+    assert model_page.session_state["studio_config"].model.preset == preset
+
+
+def test_model_page_states_the_tutorial_count_and_follows_sliders(model_page):
+    # The default Shapes set has 6 classes, not the recipe's 10: the page says what that changes.
+    assert any("361,034 parameters" in i.value and "6 classes it has 358,982" in i.value for i in model_page.info)
+    model_page.slider(key="model.conv_blocks").set_value(2).run()
+    assert metric(model_page, "Parameters") != "358,982"
+    model_page.number_input(key="model.filters.0").set_value(16).run()
+    conv1 = next(r for r in model_page.dataframe[0].value.to_dict("records") if r["layer"] == "conv1")
+    assert conv1["parameters"] == 3 * 3 * 3 * 16 + 16
+
+
+def test_impossible_model_shows_its_message_and_keeps_the_last_valid_model(model_page):
+    model_page.slider(key="model.conv_blocks").set_value(5).run()
+    assert any(
+        "Block 4, conv 1: the 3×3 kernel is larger than the 2×2 feature map" in e.value for e in model_page.error
+    )
+    assert metric(model_page, "Parameters") == "358,982", "the last valid model stays shown"
+    assert not model_page.exception
+    model_page.number_input(key="model.filters.0").set_value(0).run()
+    assert any("has 0 filters" in e.value for e in model_page.error)
+
+
+def test_model_settings_survive_a_trip_to_the_dataset_page(model_page):
+    model_page.selectbox(key="model.preset").select("cifar-bn").run()
+    model_page.select_slider(key="training.batch_size").set_value(64).run()
+    model_page.switch_page("pages/dataset.py").run()
+    model_page.switch_page("pages/model.py").run()
+    assert model_page.selectbox(key="model.preset").value == "cifar-bn"
+    assert model_page.select_slider(key="training.batch_size").value == 64
+    assert metric(model_page, "Non-trainable") == "512"
+
+
 @pytest.mark.parametrize("page", ["pages/model.py", "pages/train.py", "pages/evaluate.py", "pages/export.py"])
 def test_other_pages_render(app, page):
     app.run()

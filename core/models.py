@@ -1,0 +1,640 @@
+"""Building CNNs from a ModelConfig: the tutorials' presets, sliders on top, and what the result looks like.
+
+Every model takes raw 0..255 pixels: normalization is its first layer. Augmentation is not part of the
+model (it runs in the training input pipeline), so the inference graph that gets exported never has it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.config import MAX_BLOCKS, MAX_DENSE, ModelConfig, TrainingConfig
+from core.errors import StudioError
+
+
+@dataclass(frozen=True)
+class Preset:
+    title: str
+    source: str
+    input_shape: tuple[int, int, int]
+    values: dict
+
+
+def _filters(*first: int) -> list[int]:
+    values = list(first)
+    while len(values) < MAX_BLOCKS:
+        values.append(values[-1])
+    return values
+
+
+def _dense(*first: int) -> list[int]:
+    return (list(first) + [128, 64, 32])[:MAX_DENSE]
+
+
+def _cnn(filters: tuple[int, ...], dense: int, **changes) -> dict:
+    """Slider values of a plain tutorial CNN: 3×3 valid convs, max pooling, Flatten, one Dense, softmax."""
+    values = dict(
+        architecture="cnn",
+        conv_blocks=len(filters),
+        filters=_filters(*filters),
+        convs_per_block=1,
+        kernel_size=3,
+        padding="valid",
+        pooling="max",
+        pool_last=True,
+        batch_norm=False,
+        block_dropout=0.0,
+        head="flatten",
+        flatten_dropout=0.0,
+        dense_layers=1,
+        dense_units=_dense(dense),
+        dense_dropout=0.0,
+        output="softmax",
+    )
+    values.update(changes)
+    return values
+
+
+PRESETS: dict[str, Preset] = {
+    "tutorial-cifar": Preset(
+        "CIFAR tutorial CNN",
+        "Conv32-Pool-Conv64-Pool-Conv128-Pool, Dense 512, Dropout 0.5 (the classic Keras/TensorFlow CIFAR recipe)",
+        (32, 32, 3),
+        _cnn((32, 64, 128), 512, dense_dropout=0.5),
+    ),
+    "cifar-bn": Preset(
+        "CIFAR CNN with BatchNorm",
+        "Conv(64,128,64)-BatchNorm-MaxPool blocks, Flatten, Dropout 0.5, Dense 32, logits",
+        (32, 32, 3),
+        _cnn((64, 128, 64), 32, batch_norm=True, flatten_dropout=0.5, output="logits"),
+    ),
+    "mnist": Preset(
+        "MNIST tutorial CNN",
+        "Conv32-Pool-Conv64-Pool-Conv64, Dense 64 (the TensorFlow CNN tutorial)",
+        (28, 28, 1),
+        _cnn((32, 64, 64), 64, pool_last=False),
+    ),
+    "small-64": Preset(
+        "Small CNN for 64×64 images", "Conv32-Pool-Conv64-Pool, Dense 128", (64, 64, 3), _cnn((32, 64), 128)
+    ),
+    "resnet-small": Preset(
+        "Small ResNet",
+        "3 residual stages (16, 32, 64 filters; 2 blocks each) with BatchNorm, global average pooling",
+        (32, 32, 3),
+        _cnn(
+            (16, 32, 64),
+            128,
+            architecture="resnet",
+            convs_per_block=2,
+            padding="same",
+            pooling="none",
+            batch_norm=True,
+            head="global_average",
+            dense_layers=0,
+            initializer="he_normal",
+        ),
+    ),
+    "mobilenetv2-transfer": Preset(
+        "MobileNetV2 transfer learning",
+        "keras.applications MobileNetV2 base (frozen) with a new head: global average pooling, Dropout 0.2, Dense",
+        (96, 96, 3),
+        dict(
+            architecture="mobilenetv2",
+            head="global_average",
+            flatten_dropout=0.2,
+            dense_layers=0,
+            dense_units=_dense(128),
+            dense_dropout=0.0,
+            output="softmax",
+            normalization="symmetric",
+            mobilenet_alpha=1.0,
+            pretrained=True,
+        ),
+    ),
+}
+PRESET_CLASSES = 10
+
+
+def apply_preset(preset_id: str, base: ModelConfig | None = None) -> ModelConfig:
+    """A ModelConfig with the preset's values; settings a preset does not fix come from ``base`` or defaults."""
+    if preset_id not in PRESETS:
+        raise StudioError(f"Unknown preset '{preset_id}': choose one of {', '.join(PRESETS)}.")
+    fresh = dataclasses.replace(
+        ModelConfig(),
+        **{k: v for k, v in vars(base or ModelConfig()).items() if k in ("activation", "l1", "l2", "normalization")},
+    )
+    values = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset_id].values.items()}
+    return dataclasses.replace(fresh, preset=preset_id, **values)
+
+
+# --- Checks before building --------------------------------------------------------------------------
+
+
+def check_config(config: ModelConfig, input_shape: tuple[int, int, int]) -> None:
+    """Raise StudioError for configurations that cannot be built, naming the layer, the value and the fix."""
+    config.validate()
+    size = min(input_shape[:2])
+    if config.architecture == "mobilenetv2":
+        if size < 32:
+            raise StudioError(
+                f"Image size {size} is too small for MobileNetV2, which needs at least 32×32: pick an image size "
+                "of 32 or more on the Dataset page (96 or more works best)."
+            )
+        return
+    if config.architecture == "resnet":
+        return  # 'same' padding and strided convolutions shrink any size down to at least 1×1
+    current = size
+    k = config.kernel_size
+    pools_so_far = 0
+    for block in range(config.conv_blocks):
+        for conv in range(config.convs_per_block):
+            if k > current and config.padding == "valid":
+                smallest = _smallest_size(config)
+                raise StudioError(
+                    f"Block {block + 1}, conv {conv + 1}: the {k}×{k} kernel is larger than the {current}×{current} "
+                    f"feature map left after {pools_so_far} pooling layer{'s' * (pools_so_far != 1)} at image size "
+                    f"{size}. Use 'same' padding, a smaller kernel, fewer blocks, or an image size of at least "
+                    f"{smallest}."
+                )
+            if config.padding == "valid":
+                current -= k - 1
+        pools = config.pooling != "none" and (block < config.conv_blocks - 1 or config.pool_last)
+        if pools:
+            if current < 2:
+                n_pools = sum(1 for b in range(config.conv_blocks) if b < config.conv_blocks - 1 or config.pool_last)
+                raise StudioError(
+                    f"Image size {size} is too small for {n_pools} pooling layers: block {block + 1}'s pooling gets "
+                    f"a {current}×{current} feature map. Use fewer blocks, 'same' padding, no pooling in the last "
+                    f"block, or an image size of at least {_smallest_size(config)}."
+                )
+            current //= 2
+            pools_so_far += 1
+
+
+def _smallest_size(config: ModelConfig) -> int:
+    """The smallest square image size the CNN configuration can take."""
+    for size in range(1, 4096):
+        try:
+            _walk_sizes(config, size)
+            return size
+        except ValueError:
+            continue
+    return 4096
+
+
+def _walk_sizes(config: ModelConfig, size: int) -> None:
+    current = size
+    for block in range(config.conv_blocks):
+        for _ in range(config.convs_per_block):
+            if config.padding == "valid":
+                if config.kernel_size > current:
+                    raise ValueError
+                current -= config.kernel_size - 1
+        if config.pooling != "none" and (block < config.conv_blocks - 1 or config.pool_last):
+            if current < 2:
+                raise ValueError
+            current //= 2
+
+
+# --- Building ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuiltModel:
+    model: object  # keras.Model
+    notes: list[str] = field(default_factory=list)
+
+
+def build_model(
+    config: ModelConfig,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    channel_mean: np.ndarray | None = None,
+    channel_std: np.ndarray | None = None,
+    seed: int | None = None,
+) -> BuiltModel:
+    """The Keras model for ``config`` (uncompiled). ``channel_mean``/``channel_std`` (0..255) feed standardization."""
+    import keras
+
+    if num_classes < 2:
+        raise StudioError(f"The dataset has {num_classes} class: a classifier needs at least two.")
+    check_config(config, input_shape)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    notes: list[str] = []
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = _normalization(config, input_shape, channel_mean, channel_std, notes)(inputs)
+    if config.architecture == "cnn":
+        x = _cnn_body(config, x)
+    elif config.architecture == "resnet":
+        x = _resnet_body(config, x)
+    else:
+        x = _mobilenet_body(config, x, input_shape, notes)
+    x = _head(config, x, num_classes)
+    name = config.preset if config.preset != "custom" else "custom-cnn"
+    try:
+        model = keras.Model(inputs, x, name=name.replace("-", "_"))
+    except ValueError as err:  # a shape problem the checks above did not foresee
+        raise StudioError(f"The model cannot be built: {err}. Change the last slider you moved back.") from None
+    return BuiltModel(model, notes)
+
+
+def _normalization(config, input_shape, mean, std, notes):
+    import keras
+
+    if config.normalization == "unit":
+        return keras.layers.Rescaling(1.0 / 255, name="normalize_0_1")
+    if config.normalization == "symmetric":
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="normalize_minus1_1")
+    channels = input_shape[-1]
+    if mean is None or std is None:
+        mean, std = np.full(channels, 127.5), np.full(channels, 127.5)
+        notes.append("Standardization uses 127.5 ± 127.5 until dataset statistics are given.")
+    std = np.maximum(np.asarray(std, dtype=np.float64), 1e-3)
+    scale = [float(v) for v in 1.0 / std]
+    offset = [float(v) for v in -np.asarray(mean, dtype=np.float64) / std]
+    # Rescaling with per-channel constants: no weights, and a plain multiply-add in every export format.
+    return keras.layers.Rescaling(scale, offset=offset, name="standardize")
+
+
+def _regularizer(config):
+    import keras
+
+    if config.l1 or config.l2:
+        return keras.regularizers.L1L2(l1=config.l1, l2=config.l2)
+    return None
+
+
+def _activation(config, name):
+    import keras
+
+    if config.activation == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=0.1, name=name)
+    return keras.layers.Activation(config.activation, name=name)
+
+
+def _cnn_body(config, x):
+    import keras
+
+    for block in range(config.conv_blocks):
+        for conv in range(config.convs_per_block):
+            suffix = f"{block + 1}" if config.convs_per_block == 1 else f"{block + 1}_{conv + 1}"
+            # Keras layers take the activation inline, as the tutorials write them; leaky ReLU is a layer.
+            inline = None if config.activation == "leaky_relu" else config.activation
+            x = keras.layers.Conv2D(
+                config.filters[block],
+                config.kernel_size,
+                padding=config.padding,
+                activation=inline,
+                kernel_initializer=config.initializer,
+                kernel_regularizer=_regularizer(config),
+                name=f"conv{suffix}",
+            )(x)
+            if inline is None:
+                x = _activation(config, f"act{suffix}")(x)
+        if config.batch_norm:
+            x = keras.layers.BatchNormalization(name=f"bn{block + 1}")(x)
+        if config.pooling != "none" and (block < config.conv_blocks - 1 or config.pool_last):
+            layer = keras.layers.MaxPooling2D if config.pooling == "max" else keras.layers.AveragePooling2D
+            x = layer(2, name=f"pool{block + 1}")(x)
+        if config.block_dropout:
+            x = keras.layers.Dropout(config.block_dropout, name=f"block_dropout{block + 1}")(x)
+    return x
+
+
+def _resnet_body(config, x):
+    import keras
+
+    k, init, reg = config.kernel_size, config.initializer, _regularizer(config)
+    x = keras.layers.Conv2D(
+        config.filters[0],
+        k,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=init,
+        kernel_regularizer=reg,
+        name="stem_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = _activation(config, "stem_act")(x)
+    for stage in range(config.conv_blocks):
+        filters = config.filters[stage]
+        for block in range(config.convs_per_block):
+            stride = 2 if stage > 0 and block == 0 else 1
+            tag = f"s{stage + 1}b{block + 1}"
+            shortcut = x
+            y = keras.layers.Conv2D(
+                filters,
+                k,
+                strides=stride,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=init,
+                kernel_regularizer=reg,
+                name=f"{tag}_conv1",
+            )(x)
+            y = keras.layers.BatchNormalization(name=f"{tag}_bn1")(y)
+            y = _activation(config, f"{tag}_act1")(y)
+            y = keras.layers.Conv2D(
+                filters,
+                k,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=init,
+                kernel_regularizer=reg,
+                name=f"{tag}_conv2",
+            )(y)
+            y = keras.layers.BatchNormalization(name=f"{tag}_bn2")(y)
+            if stride != 1 or shortcut.shape[-1] != filters:
+                shortcut = keras.layers.Conv2D(
+                    filters, 1, strides=stride, use_bias=False, kernel_initializer=init, name=f"{tag}_proj"
+                )(shortcut)
+                shortcut = keras.layers.BatchNormalization(name=f"{tag}_proj_bn")(shortcut)
+            x = keras.layers.Add(name=f"{tag}_add")([y, shortcut])
+            x = _activation(config, f"{tag}_out")(x)
+        if config.block_dropout:
+            x = keras.layers.Dropout(config.block_dropout, name=f"stage_dropout{stage + 1}")(x)
+    return x
+
+
+MOBILENET_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+
+
+def mobilenet_weights_path(alpha: float, size: int) -> Path:
+    """Where keras.applications caches MobileNetV2's ImageNet weights (no top) for this width and size."""
+    rows = size if size in (96, 128, 160, 192, 224) else 224
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models" / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}_no_top.h5"
+
+
+def _mobilenet_weights(alpha: float, size: int, notes: list[str]) -> str | None:
+    """The cached ImageNet weights file, downloaded into the cache when online; None (and a note) otherwise."""
+    import keras
+
+    path = mobilenet_weights_path(alpha, size)
+    if not path.is_file():
+        try:
+            keras.utils.get_file(
+                path.name, MOBILENET_WEIGHTS_URL + path.name, cache_dir=str(path.parent.parent), cache_subdir="models"
+            )
+        except Exception as err:  # keras raises bare Exception for URL failures
+            notes.append(
+                f"ImageNet weights are not in the Keras cache ({path}) and could not be downloaded "
+                f"({str(err).splitlines()[0][-80:]}), so the base starts from random initialisation. Put that file "
+                "there to use them, or untick 'Use ImageNet weights' for random initialisation on purpose."
+            )
+            return None
+    return str(path)
+
+
+def _mobilenet_body(config, x, input_shape, notes):
+    import keras
+
+    size = input_shape[0]
+    if input_shape[-1] == 1:
+        # MobileNetV2 takes three channels: repeat the gray one (a plain concatenation, exportable everywhere).
+        x = keras.layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    weights = None
+    if config.pretrained:
+        weights = _mobilenet_weights(config.mobilenet_alpha, size, notes)
+    base = keras.applications.MobileNetV2(
+        input_shape=(size, size, 3), alpha=config.mobilenet_alpha, include_top=False, weights=weights
+    )
+    base.trainable = False
+    if weights is None and config.pretrained:
+        notes.append("With random weights a frozen base cannot learn much: consider a CNN preset instead.")
+    # training=False keeps the frozen base's BatchNorm in inference mode, as transfer learning needs.
+    return base(x, training=False)
+
+
+def _head(config, x, num_classes):
+    import keras
+
+    if config.head == "flatten":
+        x = keras.layers.Flatten(name="flatten")(x)
+    else:
+        x = keras.layers.GlobalAveragePooling2D(name="global_average")(x)
+    if config.flatten_dropout:
+        x = keras.layers.Dropout(config.flatten_dropout, name="head_dropout")(x)
+    inline = None if config.activation == "leaky_relu" else config.activation
+    for i in range(config.dense_layers):
+        x = keras.layers.Dense(
+            config.dense_units[i],
+            activation=inline,
+            kernel_initializer=config.initializer,
+            kernel_regularizer=_regularizer(config),
+            name=f"dense{i + 1}",
+        )(x)
+        if inline is None:
+            x = _activation(config, f"dense{i + 1}_act")(x)
+        if config.dense_dropout:
+            x = keras.layers.Dropout(config.dense_dropout, name=f"dense{i + 1}_dropout")(x)
+    activation = "softmax" if config.output == "softmax" else None
+    return keras.layers.Dense(num_classes, activation=activation, name="predictions")(x)
+
+
+# --- Compiling ---------------------------------------------------------------------------------------
+
+
+def uses_one_hot(training: TrainingConfig) -> bool:
+    """Label smoothing needs one-hot labels: Keras's sparse cross-entropy has no smoothing."""
+    return training.label_smoothing > 0
+
+
+def make_loss(model_config: ModelConfig, training: TrainingConfig):
+    import keras
+
+    logits = model_config.output == "logits"
+    if uses_one_hot(training):
+        return keras.losses.CategoricalCrossentropy(from_logits=logits, label_smoothing=training.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=logits)
+
+
+def make_optimizer(training: TrainingConfig, steps_per_epoch: int = 1):
+    """The optimizer with its learning-rate schedule (reduce-on-plateau is a callback, so constant here)."""
+    import keras
+
+    lr = training.learning_rate
+    if training.schedule == "step":
+        lr = keras.optimizers.schedules.ExponentialDecay(
+            lr,
+            decay_steps=max(1, steps_per_epoch * training.step_epochs),
+            decay_rate=training.step_factor,
+            staircase=True,
+        )
+    elif training.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(1, steps_per_epoch * training.epochs))
+    if training.optimizer == "adam":
+        return keras.optimizers.Adam(lr)
+    if training.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=training.weight_decay)
+    if training.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=training.momentum)
+    if training.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr, momentum=training.momentum)
+    return keras.optimizers.Adagrad(lr)
+
+
+def compile_model(
+    model, model_config: ModelConfig, training: TrainingConfig, steps_per_epoch: int = 1, steps_per_execution: int = 1
+) -> None:
+    import keras
+
+    # One metric name ("accuracy") in charts and history, whatever the label format.
+    if uses_one_hot(training):
+        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(
+        optimizer=make_optimizer(training, steps_per_epoch),
+        loss=make_loss(model_config, training),
+        metrics=[metric],
+        steps_per_execution=steps_per_execution,
+    )
+
+
+# --- What was built ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerRow:
+    name: str
+    kind: str
+    output_shape: str
+    params: int
+
+
+@dataclass
+class ModelSummary:
+    layers: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    flops: int
+    weight_bytes: int
+    dot: str
+
+
+def summarize(model) -> ModelSummary:
+    """Layer table, parameter counts, FLOPs per image, float32 weight memory and a Graphviz diagram."""
+    rows = []
+    for layer in model.layers:
+        rows.append(
+            LayerRow(layer.name, layer.__class__.__name__, _shape_text(layer.output.shape), layer.count_params())
+        )
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    weight_bytes = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    return ModelSummary(
+        rows, trainable + non_trainable, trainable, non_trainable, estimate_flops(model), weight_bytes, diagram(model)
+    )
+
+
+def _shape_text(shape) -> str:
+    return "×".join("?" if d is None else str(d) for d in tuple(shape)[1:])
+
+
+def estimate_flops(model) -> int:
+    """Floating-point operations for one image (2 per multiply-add) in convolutions and dense layers."""
+    total = 0
+    for layer in model.layers:
+        kind = layer.__class__.__name__
+        if hasattr(layer, "layers") and kind in ("Functional", "Sequential", "Model"):
+            total += estimate_flops(layer)
+            continue
+        if kind not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            continue
+        out = tuple(layer.output.shape)[1:]
+        kernel = layer.kernel.shape
+        if kind == "Dense":
+            total += 2 * int(kernel[0]) * int(kernel[1])
+        elif kind == "Conv2D":
+            total += 2 * int(np.prod(kernel)) * int(out[0]) * int(out[1])
+        else:  # depthwise: one k×k filter per input channel (times the depth multiplier)
+            total += 2 * int(np.prod(kernel)) * int(out[0]) * int(out[1])
+    return total
+
+
+def diagram(model) -> str:
+    """A Graphviz DOT graph of the layers and their connections (residual branches included)."""
+    config = model.get_config()
+    lines = [
+        "digraph model {",
+        '  rankdir=LR; node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+        'fontname="Helvetica", fontsize=10];',
+    ]
+    by_name = {layer.name: layer for layer in model.layers}
+    for spec in config["layers"]:
+        name = spec["name"]
+        layer = by_name.get(name)
+        detail = _layer_detail(layer) if layer is not None else ""
+        shape = _shape_text(layer.output.shape) if layer is not None else ""
+        fill = _FILL.get(spec["class_name"], "#eef3fb")
+        lines.append(f'  "{name}" [label="{spec["class_name"]}{detail}\\n{shape}", fillcolor="{fill}"];')
+        for source in _inbound(spec.get("inbound_nodes", [])):
+            lines.append(f'  "{source}" -> "{name}";')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+_FILL = {
+    "Conv2D": "#cfe2ff",
+    "MaxPooling2D": "#ffe5b4",
+    "AveragePooling2D": "#ffe5b4",
+    "Dense": "#d4f4dd",
+    "Dropout": "#eeeeee",
+    "BatchNormalization": "#f8d7da",
+    "Add": "#fff3cd",
+    "Functional": "#e2d9f3",
+}
+
+
+def _layer_detail(layer) -> str:
+    kind = layer.__class__.__name__
+    if kind == "Conv2D":
+        k = layer.kernel_size
+        return f" {layer.filters} {k[0]}×{k[1]} {layer.padding}"
+    if kind == "Dense":
+        act = getattr(layer.activation, "__name__", "")
+        return f" {layer.units}" + (f" {act}" if act and act != "linear" else "")
+    if kind == "Dropout":
+        return f" {layer.rate:g}"
+    if kind == "Functional":
+        return f" {layer.name}"
+    return ""
+
+
+def _inbound(nodes) -> list[str]:
+    """Names of the layers feeding a layer, from a functional config's inbound_nodes."""
+    found: list[str] = []
+
+    def walk(obj):
+        if isinstance(obj, dict):
+            history = (
+                obj.get("config", {}).get("keras_history") if obj.get("class_name") == "__keras_tensor__" else None
+            )
+            if history:
+                found.append(history[0])
+                return
+            for value in obj.values():
+                walk(value)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                walk(value)
+
+    walk(nodes)
+    return list(dict.fromkeys(found))
+
+
+def reference_params(preset_id: str) -> int:
+    """Parameter count of a preset at its tutorial's input shape and 10 classes."""
+    preset = PRESETS[preset_id]
+    config = apply_preset(preset_id)
+    config.pretrained = False  # the count does not depend on the weights' values
+    model = build_model(config, preset.input_shape, PRESET_CLASSES).model
+    return int(model.count_params())
