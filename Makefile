@@ -25,6 +25,7 @@ test: install lint
 
 bench: install
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,10 +5,10 @@ import streamlit as st
 st.set_page_config(page_title="CNN Studio", page_icon=":material/neurology:", layout="wide")
 st.navigation(
     [
-        st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
-        st.Page("pages/model.py", title="Model", icon=":material/account_tree:"),
-        st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
-        st.Page("pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
+        st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/monitoring:"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+        st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
     ]
 ).run()

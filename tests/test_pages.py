@@ -46,8 +46,8 @@ def test_widgets_write_the_config_and_survive_a_page_switch(app):
     assert metric(app, "Image shape") == "40×40×3"
     config = app.session_state["studio_config"]
     assert config.data.image_size == 40 and config.data.val_split == 0.2
-    app.switch_page("pages/model.py").run()
-    app.switch_page("pages/dataset.py").run()
+    app.switch_page("app_pages/model.py").run()
+    app.switch_page("app_pages/dataset.py").run()
     assert not app.exception
     assert app.slider(key="data.image_size").value == 40 and app.slider(key="data.val_split").value == 0.2
 
@@ -100,7 +100,7 @@ PRESET_IDS = ["tutorial-cifar", "cifar-bn", "mnist", "small-64", "resnet-small",
 @pytest.fixture
 def model_page(app) -> AppTest:
     app.run()
-    app.switch_page("pages/model.py").run()
+    app.switch_page("app_pages/model.py").run()
     return app
 
 
@@ -136,15 +136,75 @@ def test_impossible_model_shows_its_message_and_keeps_the_last_valid_model(model
 def test_model_settings_survive_a_trip_to_the_dataset_page(model_page):
     model_page.selectbox(key="model.preset").select("cifar-bn").run()
     model_page.select_slider(key="training.batch_size").set_value(64).run()
-    model_page.switch_page("pages/dataset.py").run()
-    model_page.switch_page("pages/model.py").run()
+    model_page.switch_page("app_pages/dataset.py").run()
+    model_page.switch_page("app_pages/model.py").run()
     assert model_page.selectbox(key="model.preset").value == "cifar-bn"
     assert model_page.select_slider(key="training.batch_size").value == 64
     assert metric(model_page, "Non-trainable") == "512"
 
 
-@pytest.mark.parametrize("page", ["pages/model.py", "pages/train.py", "pages/evaluate.py", "pages/export.py"])
+@pytest.mark.parametrize(
+    "page", ["app_pages/model.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/export.py"]
+)
 def test_other_pages_render(app, page):
     app.run()
     app.switch_page(page).run()
     assert not app.exception
+
+
+# --- Train page --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def train_page(app, tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("CNN_STUDIO_WORKSPACE", str(tmp_path / "runs"))
+    app.run()
+    app.slider(key="data.shapes_count").set_value(600).run()
+    app.switch_page("app_pages/model.py").run()
+    app.slider(key="training.epochs").set_value(3).run()
+    app.switch_page("app_pages/train.py").run()
+    return app
+
+
+def test_training_job_survives_reruns_and_page_switches(train_page):
+    from ui.jobs import manager
+
+    assert not train_page.exception
+    train_page.button(key="start_training").click().run()
+    run_id = train_page.session_state["watch_run"]
+    job = manager().get(run_id)
+    assert job is not None and job.state in ("queued", "running")
+    # Clicks and page switches rerun the script; the job goes on in its own thread.
+    train_page.switch_page("app_pages/dataset.py").run()
+    train_page.slider(key="data.val_split").set_value(0.2).run()
+    train_page.switch_page("app_pages/train.py").run()
+    assert not train_page.exception
+    manager().wait(run_id)
+    assert job.result.status == "finished" and job.result.epochs_completed == 3
+    train_page.run()
+    assert any("Run finished after 3 epochs" in s.value for s in train_page.success)
+    assert train_page.session_state["studio_config"].data.val_split == 0.2, "the finished run kept its own config"
+    assert job.config.data.val_split == 0.15
+
+
+def history(at: AppTest):
+    return next(d.value for d in at.dataframe if "run" in d.value.columns)
+
+
+def test_run_history_lists_renames_and_deletes_runs(train_page):
+    from ui.jobs import manager
+
+    train_page.button(key="start_training").click().run()
+    manager().wait(train_page.session_state["watch_run"])
+    train_page.run()
+    table = history(train_page)
+    assert list(table["status"]) == ["finished"] and table["parameters"][0] == "358,982"
+    run_id = table["run"][0]
+    train_page.text_input(key=f"rename_{run_id}").input("my first run").run()
+    train_page.button(key="rename_run").click().run()
+    assert history(train_page)["name"][0] == "my first run"
+    assert not train_page.exception and len(train_page.get("plotly_chart")) >= 5
+    train_page.button(key="delete_run").click().run()
+    train_page.button(key="confirm_delete_run").click().run()
+    assert not train_page.exception
+    assert not (manager().workspace / run_id).exists()

@@ -18,6 +18,7 @@ from core.data import default_image_size
 from core.errors import StudioError
 from core.models import PRESETS, apply_preset, build_model, reference_params, summarize
 from ui.data import current_dataset
+from ui.jobs import sidebar_status
 from ui.state import bound, config, replace_config
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -58,6 +59,7 @@ def on_preset_change() -> None:
 
 
 cfg = config()
+sidebar_status()
 st.title("Model")
 
 # --- Config file -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from core.data import (
 )
 from core.errors import StudioError
 from ui.data import current_dataset
+from ui.jobs import sidebar_status
 from ui.state import bound, config
 
 SOURCE_LABELS = {
@@ -37,6 +38,7 @@ MAX_GRID_CLASSES = 20
 CHANNEL_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")
 
 cfg = config()
+sidebar_status()
 st.title("Dataset")
 st.caption("Bring images, look at them, and choose how they are split and augmented. Every page uses this choice.")
 

@@ -1,0 +1,205 @@
+"""Keras callbacks that turn training into plain events: a thread-safe store the pages poll and an
+append-only metrics file. They never touch the UI."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from core.runs import BEST_MODEL, append_metrics, atomic_save_model
+
+
+class MetricsStore:
+    """Live training state shared between the training thread (writer) and page reruns (readers)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._batches: list[dict] = []
+        self._epochs: list[dict] = []
+        self._progress: dict = {}
+
+    def add_batch(self, record: dict) -> None:
+        with self._lock:
+            self._batches.append(record)
+
+    def add_epoch(self, record: dict) -> None:
+        with self._lock:
+            self._epochs.append(record)
+
+    def set_progress(self, **values) -> None:
+        with self._lock:
+            self._progress.update(values)
+
+    def snapshot(self) -> tuple[list[dict], list[dict], dict]:
+        """Copies of batch records, epoch records and progress, safe to read while training goes on."""
+        with self._lock:
+            return list(self._batches), list(self._epochs), dict(self._progress)
+
+
+def current_lr(model) -> float:
+    return float(np.asarray(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+
+
+class LiveMetrics(keras.callbacks.Callback):
+    """Per-batch and per-epoch loss, accuracy, learning rate, images/s, elapsed time and ETA.
+
+    Keras 3 logs running means over the epoch; the loss of the batches since the last call is recovered
+    exactly from two running means (equal batch sizes), so the "raw" curve is real, not smoothed.
+    """
+
+    def __init__(
+        self,
+        store: MetricsStore,
+        run_dir: Path | None,
+        steps_per_epoch: int,
+        epochs: int,
+        batch_size: int,
+        initial_epoch: int = 0,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.run_dir = run_dir
+        self.steps_per_epoch = steps_per_epoch
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self._buffer: list[dict] = []
+        self._train_start = 0.0
+        self._epoch_start = 0.0
+        self._seen_steps = 0
+        self._loss_sum = 0.0
+        self._acc_sum = 0.0
+        self._global_step = 0
+        self._epoch = 1
+
+    def on_train_begin(self, logs=None):
+        self._train_start = time.perf_counter()
+        self.store.set_progress(
+            epochs=self.epochs,
+            steps_per_epoch=self.steps_per_epoch,
+            epoch=0,
+            step=0,
+            started=time.time(),
+            phase="training",
+        )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+        self._seen_steps, self._loss_sum, self._acc_sum = 0, 0.0, 0.0
+        self._epoch = epoch + 1
+        self.store.set_progress(epoch=self._epoch, step=0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        steps = batch + 1
+        n = steps - self._seen_steps
+        if n <= 0:
+            return
+        loss_total = float(logs.get("loss", math.nan)) * steps
+        acc_total = float(logs.get("accuracy", math.nan)) * steps
+        loss = (loss_total - self._loss_sum) / n
+        accuracy = (acc_total - self._acc_sum) / n
+        self._seen_steps, self._loss_sum, self._acc_sum = steps, loss_total, acc_total
+        self._global_step += n
+        now = time.perf_counter()
+        epoch_elapsed = now - self._epoch_start
+        images_per_second = steps * self.batch_size / max(epoch_elapsed, 1e-9)
+        done = (self._epoch - 1) * self.steps_per_epoch + steps
+        total = self.epochs * self.steps_per_epoch
+        eta = (now - self._train_start) / max(done, 1) * (total - done)
+        record = {
+            "kind": "batch",
+            "epoch": self._epoch,
+            "step": self._global_step,
+            "loss": loss,
+            "accuracy": accuracy,
+            "lr": current_lr(self.model),
+            "time": now - self._train_start,
+        }
+        self._buffer.append(record)
+        self.store.add_batch(record)
+        self.store.set_progress(
+            step=steps, images_per_second=images_per_second, elapsed=now - self._train_start, eta=eta, loss=loss
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.perf_counter() - self._epoch_start
+        record = {
+            "kind": "epoch",
+            "epoch": epoch + 1,
+            "lr": current_lr(self.model),
+            "seconds": seconds,
+            "time": time.perf_counter() - self._train_start,
+            "images_per_second": self._seen_steps * self.batch_size / max(seconds, 1e-9),
+        }
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+            if key in logs:
+                record[key] = float(logs[key])
+        self.store.add_epoch(record)
+        if self.run_dir is not None:
+            append_metrics(self.run_dir, [*self._buffer, record])
+        self._buffer = []
+
+
+class StopOnRequest(keras.callbacks.Callback):
+    """Ends training at the next batch boundary once ``stop_event`` is set (the page's Stop button)."""
+
+    def __init__(self, stop_event: threading.Event) -> None:
+        super().__init__()
+        self.stop_event = stop_event
+        self.stopped = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.stop_event.is_set():
+            self.stopped = True
+            self.model.stop_training = True
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops on a NaN or infinite loss and keeps a message that says where and what to change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.message: str | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            lr = current_lr(self.model)
+            self.message = (
+                f"NaN or Inf loss encountered at epoch {self._epoch + 1}, batch {batch + 1}. "
+                f"Loss value: {float(loss)}. Lower the learning rate (now {lr:g}; try {lr / 10:g}) "
+                "or turn on BatchNormalization."
+            )
+            self.model.stop_training = True
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model whenever the monitored value improves, atomically, so a crash leaves the last good one."""
+
+    def __init__(self, path: Path, monitor: str) -> None:
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.mode_max = monitor.endswith("accuracy")
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        value = float(value)
+        improved = self.best is None or (value > self.best if self.mode_max else value < self.best)
+        if improved:
+            self.best, self.best_epoch = value, epoch + 1
+            atomic_save_model(self.model, self.path / BEST_MODEL)

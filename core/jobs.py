@@ -1,0 +1,224 @@
+"""Background training jobs: one worker thread per workspace runs queued jobs one at a time, each in its
+own process.
+
+The registry is module-level, so it outlives any Streamlit script run: clicks, page switches and browser
+reloads neither stop nor restart a job. Each run trains in a child process because Streamlit calls
+``keras.backend.clear_session()`` after every script run (so every second under a polling fragment), which
+in the same process resets the state a running ``fit`` depends on (measured: 17× slower); a child process is
+also one that an out-of-memory kill can take without taking the app. Events come back over a queue into a
+MetricsStore, the only thing pages read.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue as queue_module
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.callbacks import MetricsStore
+from core.config import StudioConfig
+from core.runs import update_status, workspace_dir
+from core.training import TrainResult, create_run, train_run
+
+# "spawn": a fresh interpreter, never a fork of a server that already runs TensorFlow threads.
+_CONTEXT = multiprocessing.get_context("spawn")
+POLL_SECONDS = 0.2
+
+
+class _QueueStore:
+    """The child's store: keeps its own copy (train_run reads it at the end) and forwards every event."""
+
+    def __init__(self, events) -> None:
+        self.events = events
+        self.local = MetricsStore()
+
+    def add_batch(self, record: dict) -> None:
+        self.local.add_batch(record)
+        self.events.put(("batch", record))
+
+    def add_epoch(self, record: dict) -> None:
+        self.local.add_epoch(record)
+        self.events.put(("epoch", record))
+
+    def set_progress(self, **values) -> None:
+        self.local.set_progress(**values)
+        self.events.put(("progress", values))
+
+    def snapshot(self):
+        return self.local.snapshot()
+
+
+def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop) -> None:
+    config = StudioConfig.from_json(config_json)
+    result = train_run(
+        config, Path(workspace), run_dir=Path(run_dir), uploads=uploads, store=_QueueStore(events), stop_event=stop
+    )
+    events.put(("result", result.to_dict()))
+
+
+@dataclass
+class Job:
+    run_dir: Path
+    config: StudioConfig
+    uploads: dict | None = None
+    store: MetricsStore = field(default_factory=MetricsStore)
+    stop_event: object = field(default_factory=_CONTEXT.Event)
+    state: str = "queued"  # queued, running, done
+    result: TrainResult | None = None
+    submitted: float = field(default_factory=time.time)
+    process: object = None  # the child process while it runs
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+
+class JobManager:
+    """A queue of training jobs for one workspace, run by one daemon worker thread."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self._lock = threading.Lock()
+        self._queue: deque[Job] = deque()
+        self._jobs: dict[str, Job] = {}
+        self._active: Job | None = None
+        self._worker: threading.Thread | None = None
+
+    def submit(self, config: StudioConfig, uploads: dict | None = None, name: str | None = None) -> Job:
+        """Queue a run (its folder appears at once, status "queued"); it starts when the worker is free."""
+        config.validate()
+        run_dir = create_run(self.workspace, config, name)
+        job = Job(run_dir, StudioConfig.from_json(config.to_json()), uploads)
+        with self._lock:
+            self._jobs[job.run_id] = job
+            self._queue.append(job)
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, name="cnn-studio-trainer", daemon=True)
+                self._worker.start()
+        return job
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._active = None
+                    self._worker = None
+                    return
+                job = self._queue.popleft()
+                job.state = "running"
+                self._active = job
+            job.result = self._run_child(job)
+            job.uploads = None  # uploaded bytes are not kept once the run has its own copy of the split
+            job.state = "done"
+
+    def _run_child(self, job: Job) -> TrainResult:
+        events = _CONTEXT.Queue()
+        started = time.time()
+        process = _CONTEXT.Process(
+            target=_train_in_child,
+            name=f"train-{job.run_id}",
+            daemon=True,
+            args=(job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, events, job.stop_event),
+        )
+        job.store.set_progress(phase="starting the training process")
+        process.start()
+        job.process = process
+        result = None
+        while result is None:
+            try:
+                kind, payload = events.get(timeout=POLL_SECONDS)
+            except queue_module.Empty:
+                if process.is_alive():
+                    continue
+                try:  # it may have put its last events just before exiting
+                    kind, payload = events.get(timeout=1.0)
+                except queue_module.Empty:
+                    break
+            if kind == "batch":
+                job.store.add_batch(payload)
+            elif kind == "epoch":
+                job.store.add_epoch(payload)
+            elif kind == "progress":
+                job.store.set_progress(**payload)
+            else:
+                result = TrainResult(**payload)
+        process.join(timeout=30)
+        if result is None:
+            message = (
+                f"The training process ended unexpectedly (exit code {process.exitcode}), for example killed "
+                "for lack of memory: lower the batch size or the image size and try again."
+            )
+            epochs = len(job.store.snapshot()[1])
+            update_status(
+                job.run_dir,
+                status="failed",
+                error=message,
+                finished=time.time(),
+                duration=time.time() - started,
+                epochs_completed=epochs,
+            )
+            job.store.set_progress(phase="failed", error=message)
+            result = TrainResult(
+                str(job.run_dir), "failed", epochs, None, None, None, None, time.time() - started, message
+            )
+        return result
+
+    def stop(self, run_id: str) -> bool:
+        """Stop a running job at the next batch boundary, or take a queued one off the queue."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+            if job is None or job.state == "done":
+                return False
+            if job.state == "queued":
+                self._queue.remove(job)
+                job.state = "done"
+                update_status(job.run_dir, status="stopped", error="Stopped before it started.")
+                return True
+        job.stop_event.set()
+        return True
+
+    def active(self) -> Job | None:
+        with self._lock:
+            return self._active
+
+    def queued(self) -> list[Job]:
+        with self._lock:
+            return list(self._queue)
+
+    def get(self, run_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def live_ids(self) -> set[str]:
+        """Runs this server owns that are queued or running (others saying "running" were interrupted)."""
+        with self._lock:
+            return {rid for rid, job in self._jobs.items() if job.state != "done"}
+
+    def wait(self, run_id: str, timeout: float = 600.0) -> Job:
+        """Block until a job is done (for tests and scripts)."""
+        deadline = time.monotonic() + timeout
+        job = self.get(run_id)
+        while job is not None and job.state != "done":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {job.state} after {timeout} s")
+            time.sleep(0.05)
+        return job
+
+
+_managers: dict[str, JobManager] = {}
+_managers_lock = threading.Lock()
+
+
+def get_manager(workspace: str | Path | None = None) -> JobManager:
+    """The process-wide manager for a workspace (created on first use)."""
+    path = workspace_dir(workspace)
+    path.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    with _managers_lock:
+        if key not in _managers:
+            _managers[key] = JobManager(path)
+        return _managers[key]

@@ -1,0 +1,218 @@
+"""Run folders in a workspace: config, status, metrics, split, models. Writes are atomic where a reader
+could otherwise see half a file, and a run whose process died shows as "interrupted"."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import StudioError
+
+DEFAULT_WORKSPACE = "runs"
+STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+CLASSES_FILE = "class_names.json"
+SPLIT_FILE = "split.json"
+TEST_DATA_FILE = "test_data.npz"
+CALIBRATION_FILE = "calibration.npz"
+BEST_MODEL = "best.keras"
+FINAL_MODEL = "final.keras"
+
+
+def workspace_dir(path: str | os.PathLike | None = None) -> Path:
+    """The workspace folder: the argument, else $CNN_STUDIO_WORKSPACE, else ./runs."""
+    return Path(path or os.environ.get("CNN_STUDIO_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers see the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
+
+
+def atomic_save_model(model, path: Path) -> None:
+    """model.save into a temporary .keras file beside ``path``, then rename."""
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def new_run_dir(workspace: Path, label: str) -> Path:
+    """A fresh, sortable folder name: time, label, random suffix (two servers never collide)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
+    path = workspace / f"{stamp}-{safe}-{secrets.token_hex(2)}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+@dataclass
+class RunInfo:
+    """What the run history shows about one run folder."""
+
+    path: Path
+    status: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def state(self) -> str:
+        return self.status.get("status", "interrupted")
+
+    @property
+    def name(self) -> str:
+        return self.status.get("name") or self.run_id
+
+    def has_model(self) -> bool:
+        return (self.path / BEST_MODEL).is_file() or (self.path / FINAL_MODEL).is_file()
+
+    def model_path(self) -> Path:
+        """The model to evaluate and export: the best checkpoint, else the final one."""
+        for name in (BEST_MODEL, FINAL_MODEL):
+            if (self.path / name).is_file():
+                return self.path / name
+        raise StudioError(
+            f"Run '{self.name}' has no model file ({BEST_MODEL} or {FINAL_MODEL}) in {self.path}: it stopped before "
+            "the first checkpoint. Train it again."
+        )
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> RunInfo:
+    """Read a run folder; a run that says running (or queued) but has no live owner becomes interrupted."""
+    status = read_json(path / STATUS_FILE, {}) or {}
+    config = read_json(path / CONFIG_FILE, {}) or {}
+    if status.get("status") in ("running", "queued") and path.name not in live_ids:
+        owner_alive = status.get("host") == socket.gethostname() and status.get("pid") not in (None, os.getpid())
+        owner_alive = owner_alive and _process_alive(int(status["pid"]))
+        if not owner_alive:
+            status = {
+                **status,
+                "status": "interrupted",
+                "error": status.get("error") or "The server stopped while this run was training.",
+            }
+    return RunInfo(path, status, config)
+
+
+def list_runs(workspace: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> list[RunInfo]:
+    """All runs, newest first."""
+    if not workspace.is_dir():
+        return []
+    folders = [p for p in workspace.iterdir() if p.is_dir() and (p / STATUS_FILE).is_file()]
+    return [load_run(p, live_ids) for p in sorted(folders, key=lambda p: p.name, reverse=True)]
+
+
+def find_run(workspace: Path, run: str | os.PathLike) -> RunInfo:
+    """A run by folder path or by id inside the workspace."""
+    path = Path(run)
+    if not (path / STATUS_FILE).is_file():
+        path = workspace / str(run)
+    if not (path / STATUS_FILE).is_file():
+        raise StudioError(f"No run at '{run}': give a run folder (with {STATUS_FILE}) or a run id from the history.")
+    return load_run(path)
+
+
+def update_status(path: Path, **changes: Any) -> dict:
+    status = read_json(path / STATUS_FILE, {}) or {}
+    status.update(changes)
+    atomic_write_json(path / STATUS_FILE, status)
+    return status
+
+
+def rename_run(path: Path, name: str) -> None:
+    name = name.strip()
+    if not name:
+        raise StudioError("A run name cannot be empty: type a name, or keep the old one.")
+    update_status(path, name=name)
+
+
+def delete_run(path: Path, workspace: Path) -> None:
+    """Remove a run folder; refuses paths outside the workspace."""
+    resolved, root = path.resolve(), workspace.resolve()
+    if root not in resolved.parents:
+        raise StudioError(f"Refusing to delete '{path}': it is not inside the workspace {workspace}.")
+    shutil.rmtree(resolved)
+
+
+def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
+    """Batch and epoch records from metrics.jsonl (a torn last line from a crash is ignored)."""
+    batches, epochs = [], []
+    try:
+        lines = (path / METRICS_FILE).read_text().splitlines()
+    except OSError:
+        return batches, epochs
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        (batches if record.get("kind") == "batch" else epochs).append(record)
+    return batches, epochs
+
+
+def append_metrics(path: Path, records: list[dict]) -> None:
+    """Append records and flush them to disk (the file only ever grows)."""
+    if not records:
+        return
+    with open(path / METRICS_FILE, "a", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, default=_json_default) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())

@@ -1,0 +1,324 @@
+"""One training run, start to end: data, split, model, fit with live callbacks, test score, run folder.
+
+Used the same way by the app's background jobs and by the command line.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.config import StudioConfig
+from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
+from core.errors import StudioError
+from core.runs import (
+    BEST_MODEL,
+    CALIBRATION_FILE,
+    CLASSES_FILE,
+    CONFIG_FILE,
+    FINAL_MODEL,
+    SPLIT_FILE,
+    TEST_DATA_FILE,
+    atomic_save_model,
+    atomic_write_bytes,
+    atomic_write_json,
+    new_run_dir,
+    update_status,
+)
+
+# Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
+STEPS_PER_EXECUTION = 16
+CALIBRATION_IMAGES = 300
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    status: str
+    epochs_completed: int
+    best_val_accuracy: float | None
+    test_accuracy: float | None
+    test_loss: float | None
+    images_per_second: float | None
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def choose_strategy():
+    """MultiWorkerMirrored with TF_CONFIG, Mirrored for several GPUs, else the default (one device)."""
+    import tensorflow as tf
+
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def make_pipeline(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    num_classes: int,
+    one_hot: bool,
+    augmenter=None,
+    shuffle_seed: int | None = None,
+):
+    """tf.data over uint8 arrays: shuffle, batch, augment (training only), prefetch. Normalization is in the model."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augmenter is not None:
+        ds = ds.map(
+            lambda x, y: (augmenter(tf.cast(x, tf.float32), training=True), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    if one_hot:
+        ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def create_run(workspace: Path, config: StudioConfig, name: str | None = None, status: str = "queued") -> Path:
+    """Make the run folder with its config and a first status, before any training starts."""
+    label = f"{config.model.preset}-{config.data.source.split(':')[-1]}"
+    run_dir = new_run_dir(workspace, label)
+    atomic_write_bytes(run_dir / CONFIG_FILE, config.to_json().encode())
+    data_name = config.data.source + (f" ({Path(config.data.path).name})" if config.data.path else "")
+    update_status(
+        run_dir,
+        status=status,
+        name=name or f"{config.model.preset} on {data_name}",
+        dataset=data_name,
+        preset=config.model.preset,
+        created=time.time(),
+    )
+    return run_dir
+
+
+def train_run(
+    config: StudioConfig,
+    workspace: Path,
+    *,
+    run_dir: Path | None = None,
+    dataset: Dataset | None = None,
+    uploads: dict | None = None,
+    store=None,
+    stop_event: threading.Event | None = None,
+    extra_callbacks: list | None = None,
+    steps_per_execution: int = STEPS_PER_EXECUTION,
+    on_start: Callable[[Path], None] | None = None,
+) -> TrainResult:
+    """Train one run into ``run_dir`` (created if None). Never raises for training faults: the result says."""
+    import keras
+
+    from core.callbacks import BestCheckpoint, LiveMetrics, MetricsStore, NanGuard, StopOnRequest
+    from core.models import build_model, compile_model, uses_one_hot
+
+    store = store or MetricsStore()
+    stop_event = stop_event or threading.Event()
+    run_dir = run_dir or create_run(workspace, config)
+    started = time.time()
+    update_status(run_dir, status="running", started=started, pid=os.getpid(), host=socket.gethostname(), error=None)
+    if on_start:
+        on_start(run_dir)
+    epochs_done = 0
+    try:
+        config.validate()
+        seed = config.data.seed
+        keras.utils.set_random_seed(seed)
+        store.set_progress(phase="loading data")
+        dataset = dataset if dataset is not None else load_dataset(config.data, **(uploads or {}))
+        split = split_dataset(
+            dataset, config.data.val_split, config.data.test_split, seed, config.data.use_official_test
+        )
+        _save_data_files(run_dir, dataset, split, seed)
+        train_x, train_y = dataset.images[split.train], dataset.labels[split.train]
+        stats = channel_stats(train_x)
+        store.set_progress(phase="building the model")
+        training = config.training
+        steps_per_epoch = max(1, -(-len(train_x) // training.batch_size))
+        # Small epochs still get about ten points per epoch on the live batch chart.
+        steps_per_execution = max(1, min(steps_per_execution, steps_per_epoch // 10))
+        with choose_strategy().scope():
+            built = build_model(config.model, dataset.image_shape, dataset.num_classes, stats.mean, stats.std, seed)
+            model = built.model
+            compile_model(model, config.model, training, steps_per_epoch, steps_per_execution)
+        update_status(
+            run_dir,
+            params=int(model.count_params()),
+            image_shape=list(dataset.image_shape),
+            num_classes=dataset.num_classes,
+            train_size=len(split.train),
+            val_size=len(split.val),
+            test_size=len(split.test),
+            notes=built.notes,
+        )
+        one_hot = uses_one_hot(training)
+        augmenter = build_augmenter(config.augment, seed)
+        train_ds = make_pipeline(
+            train_x, train_y, training.batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed=seed
+        )
+        val_ds = None
+        if len(split.val):
+            val_ds = make_pipeline(
+                dataset.images[split.val], dataset.labels[split.val], training.batch_size, dataset.num_classes, one_hot
+            )
+        monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
+        live = LiveMetrics(store, run_dir, steps_per_epoch, training.epochs, training.batch_size)
+        stopper, nan_guard = StopOnRequest(stop_event), NanGuard()
+        best = BestCheckpoint(run_dir, monitor)
+        callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
+        store.set_progress(phase="training")
+        history = model.fit(
+            train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, shuffle=False, verbose=0
+        )  # the pipeline shuffles, with the run's seed
+        epochs_done = len(history.history.get("loss", []))
+        if nan_guard.message:
+            return _finish(run_dir, started, "failed", epochs_done, store, error=nan_guard.message)
+        atomic_save_model(model, run_dir / FINAL_MODEL)
+        if not (run_dir / BEST_MODEL).is_file():
+            atomic_save_model(model, run_dir / BEST_MODEL)  # no monitored epoch ended: keep what there is
+        elif not training.early_stopping or not training.restore_best:
+            model = keras.saving.load_model(run_dir / BEST_MODEL, safe_mode=True)
+        test_loss = test_accuracy = None
+        if len(split.test):
+            store.set_progress(phase="testing")
+            test_ds = make_pipeline(
+                dataset.images[split.test],
+                dataset.labels[split.test],
+                training.batch_size,
+                dataset.num_classes,
+                one_hot,
+            )
+            test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))
+        state = "stopped" if stopper.stopped else "finished"
+        return _finish(
+            run_dir,
+            started,
+            state,
+            epochs_done,
+            store,
+            test_loss=test_loss,
+            test_accuracy=test_accuracy,
+            best_epoch=best.best_epoch,
+            monitor=monitor,
+        )
+    except StudioError as err:
+        return _finish(run_dir, started, "failed", epochs_done, store, error=str(err))
+    except Exception as err:  # out of memory or anything else: the run fails, the app stays up
+        import tensorflow as tf
+
+        if isinstance(err, tf.errors.ResourceExhaustedError):
+            message = (
+                f"Out of memory while training: {str(err).splitlines()[0][:300]}. Lower the batch size "
+                f"(now {config.training.batch_size}) or the image size."
+            )
+        else:
+            message = f"{type(err).__name__}: {str(err).splitlines()[0][:500] if str(err) else 'no message'}"
+        return _finish(run_dir, started, "failed", epochs_done, store, error=message)
+
+
+def _schedule_callbacks(training, monitor: str) -> list:
+    import keras
+
+    callbacks = []
+    if training.early_stopping:
+        callbacks.append(
+            # min_delta as ReduceLROnPlateau's default: gains in the 5th decimal do not reset patience.
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=training.patience,
+                min_delta=1e-4,
+                restore_best_weights=training.restore_best,
+                mode="max" if monitor.endswith("accuracy") else "min",
+            )
+        )
+    if training.schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                factor=training.plateau_factor,
+                patience=training.plateau_patience,
+                mode="max" if monitor.endswith("accuracy") else "min",
+            )
+        )
+    return callbacks
+
+
+def _save_data_files(run_dir: Path, dataset: Dataset, split, seed: int) -> None:
+    """Class names, the split (indices, and file names for user images), the test images and a calibration set."""
+    atomic_write_json(run_dir / CLASSES_FILE, dataset.class_names)
+    record = {"seed": seed, "source": dataset.source, "image_shape": list(dataset.image_shape)}
+    for part, idx in split.parts().items():
+        record[part] = idx.tolist()
+        if dataset.files is not None:
+            record[f"{part}_files"] = [dataset.files[i] for i in idx]
+    atomic_write_json(run_dir / SPLIT_FILE, record)
+    # The held-out images themselves: evaluation and export need no access to the original upload.
+    test_idx = split.test if len(split.test) else split.val
+    _save_npz(run_dir / TEST_DATA_FILE, images=dataset.images[test_idx], labels=dataset.labels[test_idx])
+    rng = np.random.default_rng(seed)
+    calib = rng.choice(split.train, size=min(CALIBRATION_IMAGES, len(split.train)), replace=False)
+    _save_npz(run_dir / CALIBRATION_FILE, images=dataset.images[calib], labels=dataset.labels[calib])
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _finish(
+    run_dir: Path,
+    started: float,
+    state: str,
+    epochs_done: int,
+    store,
+    error: str | None = None,
+    test_loss: float | None = None,
+    test_accuracy: float | None = None,
+    **extra,
+) -> TrainResult:
+    _, epochs, _ = store.snapshot()
+    val = [e["val_accuracy"] for e in epochs if "val_accuracy" in e]
+    speeds = [e["images_per_second"] for e in epochs if e.get("images_per_second")]
+    seconds = time.time() - started
+    result = TrainResult(
+        str(run_dir),
+        state,
+        epochs_done or len(epochs),
+        max(val) if val else None,
+        test_accuracy,
+        test_loss,
+        float(np.median(speeds)) if speeds else None,
+        seconds,
+        error,
+    )
+    update_status(
+        run_dir,
+        status=state,
+        finished=time.time(),
+        duration=seconds,
+        error=error,
+        epochs_completed=result.epochs_completed,
+        best_val_accuracy=result.best_val_accuracy,
+        test_accuracy=test_accuracy,
+        test_loss=test_loss,
+        images_per_second=result.images_per_second,
+        **extra,
+    )
+    store.set_progress(phase=state, error=error)
+    return result

@@ -1,0 +1,58 @@
+"""The training job registry as the pages see it: the shared manager, uploads to hand a job, and the
+sidebar status line every page shows."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.jobs import JobManager, get_manager
+from core.runs import workspace_dir
+
+POLL_SECONDS = 1.0
+
+
+def manager() -> JobManager:
+    return get_manager(workspace_dir())
+
+
+def uploads_for_job(source: str) -> dict:
+    """The uploaded bytes this session holds for its current source, as load_dataset's keyword arguments."""
+    if source == "zip":
+        return {"zip_bytes": st.session_state.get("zip_upload")}
+    if source == "images":
+        return {"class_images": st.session_state.get("class_images")}
+    keras_files = st.session_state.get("keras_upload", {}).get(source)
+    return {"keras_files": keras_files} if keras_files else {}
+
+
+def progress_text(job) -> str:
+    _, _, progress = job.store.snapshot()
+    if job.state == "queued":
+        return "queued"
+    epoch, epochs = progress.get("epoch", 0), progress.get("epochs", 0)
+    step, steps = progress.get("step", 0), progress.get("steps_per_epoch", 0)
+    phase = progress.get("phase", "starting")
+    if phase != "training" or not epochs:
+        return phase
+    eta = progress.get("eta")
+    return f"epoch {epoch}/{epochs}, batch {step}/{steps}" + (f", ETA {eta:.0f} s" if eta is not None else "")
+
+
+def sidebar_status() -> None:
+    """A one-line status of the running job in the sidebar, refreshed while it runs."""
+    with st.sidebar:
+        _status_fragment()
+
+
+@st.fragment(run_every=2.0)
+def _status_fragment() -> None:
+    job = manager().active()
+    queued = manager().queued()
+    if job is None:
+        return
+    status = job.store.snapshot()[2]
+    st.caption(f"Training **{job.run_id}**: {progress_text(job)}" + (f" · {len(queued)} queued" if queued else ""))
+    epochs, epoch = status.get("epochs") or 1, status.get("epoch", 0)
+    steps = status.get("steps_per_epoch") or 1
+    done = ((max(epoch, 1) - 1) * steps + status.get("step", 0)) / (epochs * steps)
+    st.progress(min(max(done, 0.0), 1.0))
