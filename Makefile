@@ -26,6 +26,7 @@ test: install lint
 bench: install
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_evaluation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

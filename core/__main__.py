@@ -2,6 +2,7 @@
 
     python -m core train --data builtin:digits --preset mnist --epochs 2
     python -m core train --data photos.zip --image-size 64 --workspace runs
+    python -m core evaluate --run runs/20261122-101500-mnist-digits-1a2b
 
 The last line on stdout is one JSON object; progress goes to stderr. Bad input exits with status 2 and a
 one-line message; a run that fails exits with status 1 (its JSON says why).
@@ -65,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a run on its held-out test split",
+        description="Print one JSON object: accuracy, loss, top-3 accuracy, confusion matrix, per-class metrics.",
+    )
+    evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
+    evaluate.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
+    evaluate.add_argument("--report", metavar="FILE", type=Path, help="also write the standalone HTML report here")
     return parser
 
 
@@ -133,11 +142,25 @@ def run_train(args: argparse.Namespace) -> int:
     return 0 if result.status in ("finished", "stopped") else EXIT_FAILED_RUN
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation import evaluate_run, html_report
+    from core.runs import find_run, workspace_dir
+
+    run = find_run(workspace_dir(args.workspace), args.run)
+    evaluation = evaluate_run(run)
+    if args.report:
+        args.report.write_text(html_report(run, evaluation), encoding="utf-8")
+    print(json.dumps({"run_dir": str(run.path), **evaluation.to_dict()}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "train":
             return run_train(args)
+        if args.command == "evaluate":
+            return run_evaluate(args)
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -59,3 +59,21 @@ def keras_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
     return tmp_path / "keras" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One finished 2-epoch run of the mnist preset on the built-in digits, shared by read-only tests."""
+    from core.config import StudioConfig
+    from core.models import apply_preset
+    from core.runs import load_run
+    from core.training import train_run
+
+    config = StudioConfig()
+    config.data.source = "builtin:digits"
+    config.model = apply_preset("mnist")
+    config.training.epochs = 2
+    workspace = tmp_path_factory.mktemp("workspace")
+    result = train_run(config, workspace)
+    assert result.status == "finished", result.error
+    return load_run(Path(result.run_dir))

@@ -208,3 +208,47 @@ def test_run_history_lists_renames_and_deletes_runs(train_page):
     train_page.button(key="confirm_delete_run").click().run()
     assert not train_page.exception
     assert not (manager().workspace / run_id).exists()
+
+
+# --- Evaluate page -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def eval_workspace(trained_run, tmp_path, monkeypatch):
+    import shutil
+
+    workspace = tmp_path / "runs"
+    shutil.copytree(trained_run.path, workspace / trained_run.run_id)
+    monkeypatch.setenv("CNN_STUDIO_WORKSPACE", str(workspace))
+    return workspace / trained_run.run_id
+
+
+def test_evaluate_page_renders_a_finished_run(app, eval_workspace, trained_run):
+    app.run()
+    app.switch_page("app_pages/evaluate.py").run()
+    assert not app.exception and not app.error
+    assert metric(app, "Test accuracy") == f"{trained_run.status['test_accuracy']:.2%}"
+    assert metric(app, "Test images") == str(trained_run.status["test_size"])
+    per_class = next(d.value for d in app.dataframe if "precision" in d.value.columns)
+    assert list(per_class["class"])[-2:] == ["macro avg", "weighted avg"]
+    app.toggle(key="cm_normalized").set_value(True).run()
+    app.selectbox(key="cell_true").select("3").run()
+    app.selectbox(key="cell_pred").select("3").run()
+    assert any("are of class **3** and predicted **3**" in c.value for c in app.caption)
+    assert not app.exception and len(app.get("image")) >= 4
+
+
+def test_evaluate_page_says_when_the_model_file_is_unreadable(app, eval_workspace):
+    (eval_workspace / "best.keras").write_bytes(b"garbage")
+    (eval_workspace / "final.keras").unlink()
+    app.run()
+    app.switch_page("app_pages/evaluate.py").run()
+    assert not app.exception
+    assert any("cannot be read" in e.value for e in app.error)
+
+
+def test_evaluate_page_without_runs_points_to_training(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_WORKSPACE", str(tmp_path / "empty"))
+    app.run()
+    app.switch_page("app_pages/evaluate.py").run()
+    assert not app.exception and any("train one on the Train page" in i.value for i in app.info)

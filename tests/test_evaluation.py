@@ -1,0 +1,191 @@
+"""Evaluation: metrics against a case worked by hand, Grad-CAM, the standalone report, the cache, bad runs."""
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import StudioError
+from core.evaluation import (
+    PREDICTIONS_FILE,
+    cached_probabilities,
+    evaluate_predictions,
+    evaluate_run,
+    grad_cam,
+    html_report,
+    labelled_grid,
+    load_run_model,
+    load_test_data,
+    overlay_heatmap,
+    predict_image,
+)
+from core.runs import load_run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_hot_probs(predicted, n_classes, confidence=0.7):
+    probs = np.full((len(predicted), n_classes), (1 - confidence) / (n_classes - 1))
+    probs[np.arange(len(predicted)), predicted] = confidence
+    return probs
+
+
+def test_metrics_match_a_case_worked_by_hand():
+    # true:      a a a a b b b c c c   (4 a, 3 b, 3 c)
+    # predicted: a a b c b b a c c b
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    predicted = np.array([0, 0, 1, 2, 1, 1, 0, 2, 2, 1])
+    ev = evaluate_predictions(labels, one_hot_probs(predicted, 3), ["a", "b", "c"])
+    assert ev.confusion.tolist() == [[2, 1, 1], [1, 2, 0], [0, 1, 2]]
+    assert ev.accuracy == pytest.approx(6 / 10)
+    # a: TP 2, predicted a 3, support 4 -> P 2/3, R 1/2, F1 4/7
+    # b: TP 2, predicted b 4, support 3 -> P 1/2, R 2/3, F1 4/7
+    # c: TP 2, predicted c 3, support 3 -> P 2/3, R 2/3, F1 2/3
+    expected = {"a": (2 / 3, 1 / 2, 4 / 7, 4), "b": (1 / 2, 2 / 3, 4 / 7, 3), "c": (2 / 3, 2 / 3, 2 / 3, 3)}
+    for row in ev.per_class:
+        p, r, f1, support = expected[row["class"]]
+        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx((p, r, f1))
+        assert row["support"] == support
+    assert ev.macro["precision"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
+    assert ev.macro["f1"] == pytest.approx((4 / 7 + 4 / 7 + 2 / 3) / 3)
+    assert ev.weighted["recall"] == pytest.approx((4 * 1 / 2 + 3 * 2 / 3 + 3 * 2 / 3) / 10)
+    assert ev.loss == pytest.approx(-(6 * np.log(0.7) + 4 * np.log(0.15)) / 10)
+    assert ev.top_k_accuracy is None, "top-3 only where there are more than three classes"
+    # Most confused: each off-diagonal count is 1; ties sort by class name.
+    assert ev.confused_pairs(2) == [
+        {"true": "a", "predicted": "b", "count": 1, "share of true class": 0.25},
+        {"true": "a", "predicted": "c", "count": 1, "share of true class": 0.25},
+    ]
+
+
+def test_top_3_accuracy_and_confident_mistakes_first():
+    labels = np.array([0, 1, 2, 3])
+    probs = np.array(
+        [
+            [0.1, 0.6, 0.2, 0.1],  # wrong (predicted 1, 60%), true class ranked 3rd: in the top 3
+            [0.05, 0.05, 0.0, 0.9],  # wrong (predicted 3, 90%), true class ranked 2nd
+            [0.0, 0.0, 1.0, 0.0],  # right
+            [0.4, 0.3, 0.3, 0.0],  # wrong (40%), true class last: not in the top 3
+        ]
+    )
+    ev = evaluate_predictions(labels, probs, list("wxyz"))
+    assert ev.top_k_accuracy == pytest.approx(3 / 4)
+    assert ev.mistakes().tolist() == [1, 0, 3]
+
+
+def test_run_evaluation_matches_the_score_training_reported(trained_run):
+    ev = evaluate_run(trained_run)
+    assert ev.accuracy == pytest.approx(trained_run.status["test_accuracy"], abs=1e-6)
+    assert ev.loss == pytest.approx(trained_run.status["test_loss"], abs=1e-4)
+    assert ev.confusion.sum() == trained_run.status["test_size"] and ev.top_k_accuracy >= ev.accuracy
+
+
+def test_predictions_are_cached_in_the_run_and_renewed_with_the_model(trained_run, tmp_path):
+    run_dir = tmp_path / trained_run.run_id
+    shutil.copytree(trained_run.path, run_dir)
+    run = load_run(run_dir)
+    (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
+    first = cached_probabilities(run)
+    stamp = (run_dir / PREDICTIONS_FILE).stat().st_mtime_ns
+    again = cached_probabilities(run)
+    assert np.array_equal(first, again) and (run_dir / PREDICTIONS_FILE).stat().st_mtime_ns == stamp
+    os.utime(run.model_path(), ns=(stamp + 10**9, stamp + 10**9))  # a retrained model file
+    cached_probabilities(run)
+    assert (run_dir / PREDICTIONS_FILE).stat().st_mtime_ns != stamp
+
+
+def test_grad_cam_has_the_input_size_and_differs_between_images(trained_run):
+    model = load_run_model(trained_run)
+    images, labels, _ = load_test_data(trained_run)
+    pick = [int(np.flatnonzero(labels == 0)[0]), int(np.flatnonzero(labels == 1)[0])]
+    cams = grad_cam(model, images[pick])
+    assert cams.shape == (2, 28, 28) and cams.min() >= 0 and cams.max() <= 1
+    assert np.abs(cams[0] - cams[1]).mean() > 0.01
+    overlay = overlay_heatmap(images[pick[0]], cams[0])
+    assert overlay.shape == (28, 28, 3) and overlay.dtype == np.uint8
+
+
+def test_single_image_prediction_uses_the_training_preprocessing(trained_run):
+    model = load_run_model(trained_run)
+    images, _, _ = load_test_data(trained_run)
+    buffer = io.BytesIO()
+    Image.fromarray(images[0][..., 0]).save(buffer, "PNG")
+    probs, pixels = predict_image(model, buffer.getvalue(), images.shape[1:], logits=False)
+    np.testing.assert_array_equal(pixels, images[0])
+    np.testing.assert_allclose(probs, model.predict(images[:1], verbose=0)[0], atol=1e-6)
+    big = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(big, "JPEG")
+    assert predict_image(model, big.getvalue(), images.shape[1:], logits=False)[1].shape == (28, 28, 1)
+    with pytest.raises(StudioError, match="cannot be used: not an image"):
+        predict_image(model, b"not an image", images.shape[1:], logits=False)
+
+
+def test_html_report_is_standalone_and_holds_the_confusion_matrix(trained_run, tmp_path):
+    ev = evaluate_run(trained_run)
+    images, labels, names = load_test_data(trained_run)
+    grid = labelled_grid(images[:6], [names[i] for i in labels[:6]], [True] * 6)
+    path = tmp_path / "report.html"
+    path.write_text(html_report(trained_run, ev, grid), encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and 'id="confusion-matrix"' in text
+    assert not re.search(r'<script[^>]+src="http', text), "no external scripts: it must open offline"
+    assert "Plotly" in text and "data:image/png;base64," in text
+    data = json.loads(re.search(r'id="evaluation-data">(.*?)</script>', text, re.S).group(1).replace("&quot;", '"'))
+    assert data["confusion_matrix"] == ev.confusion.tolist()
+    # The heat map's own numbers are in the embedded figure too.
+    assert json.dumps(ev.confusion[0].tolist()).replace(" ", "") in text.replace(" ", "")
+
+
+def test_a_missing_or_unreadable_model_file_gets_a_clear_message(trained_run, tmp_path):
+    run_dir = tmp_path / trained_run.run_id
+    shutil.copytree(trained_run.path, run_dir)
+    (run_dir / "best.keras").write_bytes(b"this is not a keras file")
+    (run_dir / "final.keras").unlink()
+    with pytest.raises(StudioError, match=r"The model file .*best.keras of run .* cannot be read"):
+        load_run_model(load_run(run_dir))
+    (run_dir / "best.keras").unlink()
+    with pytest.raises(StudioError, match=r"has no model file \(best.keras or final.keras\)"):
+        load_run(run_dir).model_path()
+
+
+@pytest.mark.slow
+def test_cli_evaluate_prints_the_same_numbers_as_json(trained_run, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "evaluate",
+            "--run",
+            str(trained_run.path),
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    ev = evaluate_run(trained_run)
+    assert data["accuracy"] == pytest.approx(ev.accuracy) and data["confusion_matrix"] == ev.confusion.tolist()
+    assert [r["f1"] for r in data["per_class"]] == pytest.approx([r["f1"] for r in ev.per_class])
+    assert (tmp_path / "r.html").stat().st_size > 100_000
+    bad = subprocess.run(
+        [sys.executable, "-m", "core", "evaluate", "--run", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert bad.returncode == 2 and "error: No run at" in bad.stderr and "Traceback" not in bad.stderr
