@@ -4,14 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8501
 STAMP  := $(VENV)/.installed-python
+NODE_STAMP := node_modules/.installed
 
 .PHONY: install run test lint bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# The TF.js runtime: tests run exported models with it in Node, and the web demo ships its tf.min.js.
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	npm ci --no-audit --no-fund
 	touch $@
 
 run: install

@@ -3,6 +3,7 @@
     python -m core train --data builtin:digits --preset mnist --epochs 2
     python -m core train --data photos.zip --image-size 64 --workspace runs
     python -m core evaluate --run runs/20261122-101500-mnist-digits-1a2b
+    python -m core export --run runs/20261122-101500-mnist-digits-1a2b --formats tfjs,tflite,tflite-int8
 
 The last line on stdout is one JSON object; progress goes to stderr. Bad input exits with status 2 and a
 one-line message; a run that fails exits with status 1 (its JSON says why).
@@ -74,6 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
     evaluate.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
     evaluate.add_argument("--report", metavar="FILE", type=Path, help="also write the standalone HTML report here")
+    export = commands.add_parser(
+        "export",
+        help="export a run for TF.js, TFLite and more, measured against Keras",
+        description="Write the formats into RUN_DIR/exports (reusing earlier exports of the same model) and print "
+        "one JSON object: per format its path, size in bytes, test accuracy and max abs difference.",
+    )
+    export.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
+    export.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
+    export.add_argument(
+        "--formats",
+        default="all",
+        metavar="LIST",
+        help="comma-separated: keras,savedmodel,tfjs,tflite,tflite-fp16,tflite-dynamic,tflite-int8,"
+        "tflite-int8-io,webdemo (default: all)",
+    )
+    export.add_argument("--no-compare", action="store_true", help="skip running each format on the test split")
     return parser
 
 
@@ -154,6 +171,24 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from core.export import FORMATS, export_run
+    from core.runs import find_run, workspace_dir
+
+    formats = list(FORMATS) if args.formats == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
+    run = find_run(workspace_dir(args.workspace), args.run)
+    results = export_run(
+        run, formats, compare=not args.no_compare, progress=lambda message: print(message, file=sys.stderr)
+    )
+    summary = {}
+    for fmt, result in results.items():
+        entry = result.to_dict()
+        entry["path"] = str(run.path / result.path) if result.path else None
+        summary[fmt] = entry
+    print(json.dumps({"run_dir": str(run.path), "formats": summary}))
+    return 0 if all(r.error is None for r in results.values()) else EXIT_FAILED_RUN
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -161,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_train(args)
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "export":
+            return run_export(args)
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -252,3 +252,31 @@ def test_evaluate_page_without_runs_points_to_training(app, tmp_path, monkeypatc
     app.run()
     app.switch_page("app_pages/evaluate.py").run()
     assert not app.exception and any("train one on the Train page" in i.value for i in app.info)
+
+
+# --- Export page -------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_export_page_exports_measures_and_offers_downloads(app, eval_workspace):
+    app.run()
+    app.switch_page("app_pages/export.py").run()
+    assert not app.exception and any("Nothing exported" in i.value for i in app.info)
+    app.multiselect(key="export_formats").set_value(["keras", "tfjs", "tflite", "tflite-int8"]).run()
+    app.button(key="export_button").click().run()
+    assert not app.exception and not app.error
+    table = next(d.value for d in app.dataframe if "max |Δ probability|" in d.value.columns)
+    assert list(table["status"]) == ["ok"] * 4
+    assert (table["max |Δ probability|"][1:3] <= 1e-4).all()
+    assert any("TensorFlow.js graph model matches Keras to 0.0001" in s.value for s in app.success)
+    assert any("int8 file at most 30% of float32" in s.value for s in app.success)
+    assert (eval_workspace / "exports" / "tfjs_model.zip").is_file()
+    labels = {b.label for b in app.get("download_button")}
+    assert {"TensorFlow.js graph model", "TFLite float32", "labels.txt", "metadata.json"} <= labels
+
+
+def test_export_page_without_runs_points_to_training(app, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_WORKSPACE", str(tmp_path / "empty"))
+    app.run()
+    app.switch_page("app_pages/export.py").run()
+    assert not app.exception and any("export it here" in i.value for i in app.info)
