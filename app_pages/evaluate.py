@@ -21,8 +21,8 @@ from core.evaluation import (
     predict_image,
     run_config,
 )
-from core.runs import find_run, list_runs, read_metrics
-from ui.jobs import manager, sidebar_status
+from core.runs import find_run, read_metrics
+from ui.jobs import manager, pick_run, sidebar_status
 
 GRID_IMAGES = 18
 GALLERY_IMAGES = 24
@@ -58,22 +58,7 @@ def cached_test_data(run_dir: str, stamp: str):
     return load_test_data(find_run(mgr.workspace, run_dir))
 
 
-runs = [r for r in list_runs(mgr.workspace, mgr.live_ids()) if r.has_model()]
-if not runs:
-    st.info("No trained run yet: train one on the Train page, then its evaluation appears here.")
-    st.stop()
-ids = [r.run_id for r in runs]
-by_id = {r.run_id: r for r in runs}
-preferred = st.session_state.get("selected_run")
-chosen = st.selectbox(
-    "Run",
-    ids,
-    index=ids.index(preferred) if preferred in ids else 0,
-    key="eval_run",
-    format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state} · {rid}",
-)
-st.session_state["selected_run"] = chosen
-run = by_id[chosen]
+run = pick_run("eval_run", "No trained run yet: train one on the Train page, then its evaluation appears here.")
 try:
     stamp = model_stamp(run)
     evaluation = cached_evaluation(str(run.path), stamp)

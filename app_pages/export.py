@@ -5,8 +5,7 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.export import EXPORT_DIR, FORMAT_TITLES, FORMATS, TFLITE_FILES, export_run, read_manifest
-from core.runs import list_runs
-from ui.jobs import manager, sidebar_status
+from ui.jobs import manager, pick_run, sidebar_status
 
 FLOAT_TOLERANCE = 1e-4
 INT8_MAX_ACCURACY_LOSS = 0.01
@@ -16,22 +15,7 @@ sidebar_status()
 st.title("Export")
 mgr = manager()
 
-runs = [r for r in list_runs(mgr.workspace, mgr.live_ids()) if r.has_model()]
-if not runs:
-    st.info("No trained run yet: train one on the Train page, then export it here.")
-    st.stop()
-ids = [r.run_id for r in runs]
-by_id = {r.run_id: r for r in runs}
-preferred = st.session_state.get("selected_run")
-chosen = st.selectbox(
-    "Run",
-    ids,
-    index=ids.index(preferred) if preferred in ids else 0,
-    key="export_run",
-    format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state} · {rid}",
-)
-st.session_state["selected_run"] = chosen
-run = by_id[chosen]
+run = pick_run("export_run", "No trained run yet: train one on the Train page, then export it here.")
 
 formats = st.multiselect(
     "Formats", list(FORMATS), default=list(FORMATS), key="export_formats", format_func=FORMAT_TITLES.get

@@ -56,3 +56,27 @@ def _status_fragment() -> None:
     steps = status.get("steps_per_epoch") or 1
     done = ((max(epoch, 1) - 1) * steps + status.get("step", 0)) / (epochs * steps)
     st.progress(min(max(done, 0.0), 1.0))
+
+
+def pick_run(key: str, empty_message: str):
+    """A run with a model file, chosen in a selectbox shared across pages (latest by default); stops the
+    page with ``empty_message`` when there is none."""
+    from core.runs import list_runs
+
+    mgr = manager()
+    runs = [r for r in list_runs(mgr.workspace, mgr.live_ids()) if r.has_model()]
+    if not runs:
+        st.info(empty_message)
+        st.stop()
+    ids = [r.run_id for r in runs]
+    by_id = {r.run_id: r for r in runs}
+    preferred = st.session_state.get("selected_run")
+    chosen = st.selectbox(
+        "Run",
+        ids,
+        index=ids.index(preferred) if preferred in ids else 0,
+        key=key,
+        format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state} · {rid}",
+    )
+    st.session_state["selected_run"] = chosen
+    return by_id[chosen]
