@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 PORT   ?= 8501
 STAMP  := $(VENV)/.installed-python
 NODE_STAMP := node_modules/.installed
+# Playwright cannot download its own browser here: the browser tests drive Debian's Chromium.
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install run test lint bench clean
 
@@ -21,13 +23,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+$(CHROMIUM):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core
+
 run: install
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
-test: install lint
+test: install $(CHROMIUM) lint
 	$(BIN)/python -m pytest
 
 bench: install

@@ -1,0 +1,153 @@
+"""Driving the real app in headless Chromium: a server on a free port, and waits and actions that follow
+how Streamlit's own end-to-end tests wait (health endpoint, connected, script not running)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
+TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(workspace: Path, log: Path):
+    """``streamlit run`` on a free loopback port; yields its URL once /_stcore/health answers ok."""
+    port = free_port()
+    env = {**os.environ, "CNN_STUDIO_WORKSPACE": str(workspace)}
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "streamlit_app.py"),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def wait_for_app(page, timeout: int = TIMEOUT_MS) -> None:
+    """Connected, and the script (not counting periodic fragments) has finished its run."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=timeout)
+    deadline = time.monotonic() + timeout / 1000
+    idle_since = None
+    # A polling fragment flips the state for a moment every second or two: require a settled idle.
+    while time.monotonic() < deadline:
+        state = page.get_attribute('[data-testid="stApp"]', "data-test-script-state")
+        if state == "notRunning":
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since > 0.6:
+                return
+        else:
+            idle_since = None
+        time.sleep(0.1)
+    raise TimeoutError("the app did not finish running")
+
+
+def goto(page, url: str) -> None:
+    page.goto(url)
+    wait_for_app(page)
+
+
+def widget(page, testid: str, label: str):
+    return page.locator(f'[data-testid="{testid}"]').filter(has=page.get_by_text(label, exact=True)).first
+
+
+def select(page, label: str, option: str) -> None:
+    """Choose ``option`` (its visible text, or a prefix of it) in the selectbox labelled ``label``."""
+    widget(page, "stSelectbox", label).locator('[role="combobox"], input').first.click()
+    page.get_by_role("option", name=re.compile("^" + re.escape(option))).first.click()
+    wait_for_app(page)
+
+
+def set_slider(page, label: str, value: float) -> None:
+    """Move a slider with the keyboard until it shows ``value`` (Streamlit's slider is an input[type=range])."""
+    thumb = widget(page, "stSlider", label).locator('input[type="range"]')
+    for _ in range(300):
+        current = float(thumb.input_value())
+        if current == value:
+            break
+        thumb.press("ArrowLeft" if current > value else "ArrowRight")
+    wait_for_app(page)
+    assert float(thumb.input_value()) == value
+
+
+def click_button(page, text: str) -> None:
+    page.get_by_role("button", name=text, exact=True).first.click()
+
+
+def metric(page, label: str) -> str:
+    return widget(page, "stMetric", label).locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def navigate(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
+    wait_for_app(page)
+
+
+def screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport to its height."""
+    height = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], section.main, body')]"
+        ".map(e => e.scrollHeight))"
+    )
+    page.set_viewport_size({"width": 1400, "height": min(max(900, int(height) + 40), 6000)})
+    time.sleep(1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1400, "height": 900})
