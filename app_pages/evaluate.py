@@ -11,14 +11,17 @@ from core.errors import StudioError
 from core.evaluation import (
     TOP_K,
     confusion_figure,
+    evaluate_predictions,
     evaluate_run,
     grad_cam,
     html_report,
     labelled_grid,
     load_run_model,
     load_test_data,
+    load_uploaded_model,
     overlay_heatmap,
     predict_image,
+    probabilities,
     run_config,
 )
 from core.runs import find_run, read_metrics
@@ -215,6 +218,28 @@ if picture is not None:
         p2.plotly_chart(fig, key="try_chart")
     except StudioError as err:
         st.error(str(err))
+
+# --- Another model on the same test split -------------------------------------------------------------
+with st.expander("Score another Keras model on this test split"):
+    st.caption(
+        "Upload a .keras file (for example one trained elsewhere). It is loaded with Keras safe mode "
+        "only, from a temporary file deleted right after loading, and stays in your session."
+    )
+    other = st.file_uploader("Keras model", type=["keras"], key="other_model_upload")
+    if other is not None:
+        try:
+            other_model = load_uploaded_model(other.getvalue(), other.name, images.shape[1:], len(names))
+            logits_out = other_model.layers[-1].get_config().get("activation") != "softmax"
+            other_eval = evaluate_predictions(labels, probabilities(other_model, images, logits_out), names)
+            o1, o2 = st.columns(2)
+            o1.metric(
+                f"{other.name}: test accuracy",
+                f"{other_eval.accuracy:.2%}",
+                delta=f"{100 * (other_eval.accuracy - evaluation.accuracy):+.2f} points vs this run",
+            )
+            o2.metric(f"{other.name}: test loss", f"{other_eval.loss:.4f}")
+        except StudioError as err:
+            st.error(str(err))
 
 # --- Learning curves and the report -----------------------------------------------------------------
 st.subheader("Learning curves")

@@ -11,6 +11,7 @@ import html
 import io
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -37,6 +38,42 @@ def load_run_model(run: RunInfo):
             f"The model file {path} of run '{run.name}' cannot be read ({type(err).__name__}: "
             f"{str(err).splitlines()[0][:200] if str(err) else 'no detail'}). Train the run again."
         ) from None
+
+
+MAX_UPLOADED_MODEL_BYTES = 500 * 1024 * 1024
+
+
+def load_uploaded_model(data: bytes, name: str, image_shape: tuple[int, int, int], num_classes: int):
+    """A .keras file a user uploaded, loaded only with safe_mode=True (no Lambda bytecode, no arbitrary code)
+    from a temporary file that is deleted as soon as it is read, and checked to fit the run's data."""
+    import tempfile
+
+    import keras
+
+    if not name.lower().endswith(".keras"):
+        raise StudioError(f"'{name}' is not a .keras file: save the model with model.save('model.keras').")
+    if len(data) > MAX_UPLOADED_MODEL_BYTES:
+        raise StudioError(
+            f"'{name}' is {len(data) / 1e6:.0f} MB, over the {MAX_UPLOADED_MODEL_BYTES // 2**20} MB limit."
+        )
+    with tempfile.TemporaryDirectory(prefix="cnn-studio-upload-") as tmp:
+        path = Path(tmp) / "uploaded.keras"
+        path.write_bytes(data)
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as err:  # safe-mode refusals, corrupt zips, unknown layers
+            detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+            raise StudioError(
+                f"'{name}' cannot be loaded safely: {detail}. Only plain Keras layers are accepted "
+                "(safe mode refuses Lambda layers and custom code)."
+            ) from None
+    expected = (None, *image_shape)
+    if tuple(model.input_shape) != expected or model.output_shape[-1] != num_classes:
+        raise StudioError(
+            f"'{name}' takes {tuple(model.input_shape)} and gives {model.output_shape[-1]} outputs; this "
+            f"run's test images need {expected} and {num_classes} classes."
+        )
+    return model
 
 
 def load_test_data(run: RunInfo) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -81,9 +81,15 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
 
 
-def wait_for_app(page, timeout: int = TIMEOUT_MS) -> None:
-    """Connected, and the script (not counting periodic fragments) has finished its run."""
+def wait_for_app(page, timeout: int = TIMEOUT_MS, start_window: float = 1.5) -> None:
+    """Connected, and the run an action started has finished: first give the server up to ``start_window``
+    seconds to start the rerun (a busy server is slow to), then wait for a settled idle state."""
     page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=timeout)
+    started = time.monotonic()
+    while time.monotonic() - started < start_window:
+        if page.get_attribute('[data-testid="stApp"]', "data-test-script-state") != "notRunning":
+            break
+        time.sleep(0.05)
     deadline = time.monotonic() + timeout / 1000
     idle_since = None
     # A polling fragment flips the state for a moment every second or two: require a settled idle.

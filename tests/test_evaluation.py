@@ -189,3 +189,35 @@ def test_cli_evaluate_prints_the_same_numbers_as_json(trained_run, tmp_path):
         timeout=300,
     )
     assert bad.returncode == 2 and "error: No run at" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_uploaded_models_load_only_in_safe_mode_and_must_fit_the_run(trained_run, tmp_path):
+    import keras
+
+    from core.evaluation import load_uploaded_model
+
+    own = load_uploaded_model((trained_run.path / "best.keras").read_bytes(), "mine.keras", (28, 28, 1), 10)
+    assert own.count_params() == 93_322
+    # A Lambda layer carries Python bytecode: safe mode must refuse it rather than run it.
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(StudioError, match=r"'lambda.keras' cannot be loaded safely: .*safe mode refuses Lambda"):
+        load_uploaded_model(path.read_bytes(), "lambda.keras", (28, 28, 1), 10)
+    with pytest.raises(StudioError, match=r"'mine.keras' takes \(None, 28, 28, 1\) .* need \(None, 32, 32, 3\)"):
+        load_uploaded_model((trained_run.path / "best.keras").read_bytes(), "mine.keras", (32, 32, 3), 10)
+    with pytest.raises(StudioError, match=r"'model.h5' is not a .keras file"):
+        load_uploaded_model(b"x", "model.h5", (28, 28, 1), 10)
+    assert not list(Path("/tmp").glob("cnn-studio-upload-*")), "the temporary copy is removed"
+
+
+def test_every_model_load_in_core_uses_safe_mode():
+    import ast
+
+    for path in (ROOT / "core").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "load_model":
+                safe = [k for k in node.keywords if k.arg == "safe_mode"]
+                assert safe and getattr(safe[0].value, "value", None) is True, f"{path.name}:{node.lineno}"

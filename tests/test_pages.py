@@ -52,6 +52,14 @@ def test_widgets_write_the_config_and_survive_a_page_switch(app):
     assert app.slider(key="data.image_size").value == 40 and app.slider(key="data.val_split").value == 0.2
 
 
+def test_a_change_followed_at_once_by_a_page_switch_reaches_the_config(app):
+    app.run()
+    app.selectbox(key="data.source").select("builtin:digits")
+    app.switch_page("app_pages/train.py").run()  # the Dataset page does not run again
+    assert app.session_state["studio_config"].data.source == "builtin:digits"
+    assert any("builtin:digits" in m.value for m in app.markdown)
+
+
 @pytest.mark.slow
 def test_augmentation_preview_appears_when_a_slider_moves(app):
     app.run()

@@ -34,6 +34,15 @@ def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> An
     """Draw ``widget`` with ``key`` = the config field path, seeded from and written back to the config."""
     if key not in st.session_state:
         st.session_state[key] = get_field(config(), key)
-    value = widget(label, key=key, **kwargs)
+    then = kwargs.pop("on_change", None)
+
+    def sync() -> None:
+        # Callbacks run at the start of the next script run, whichever page it is: a change followed at once
+        # by a click on another page still reaches the config.
+        set_field(config(), key, st.session_state[key])
+        if then is not None:
+            then()
+
+    value = widget(label, key=key, on_change=sync, **kwargs)
     set_field(config(), key, value)
     return value
