@@ -133,12 +133,29 @@ def set_slider(page, label: str, value: float) -> None:
     assert float(thumb.input_value()) == value
 
 
-def click_button(page, text: str) -> None:
-    page.get_by_role("button", name=text, exact=True).first.click()
+def click_button(page, key: str) -> None:
+    """Click the app's button with widget key ``key`` (by text alone, "Stop" would also match Streamlit's
+    own toolbar button that stops a running script)."""
+    page.locator(f".st-key-{key} button").first.click()
 
 
 def metric(page, label: str) -> str:
     return widget(page, "stMetric", label).locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def expect_metric(page, label: str, value: str, timeout: float = 60.0) -> None:
+    """Wait until the metric labelled ``label`` shows ``value`` (a rerun may still be drawing it)."""
+    deadline = time.monotonic() + timeout
+    shown = None
+    while time.monotonic() < deadline:
+        try:
+            shown = metric(page, label)
+        except Exception:  # not drawn yet
+            shown = None
+        if shown == value:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"metric {label!r} shows {shown!r}, expected {value!r}")
 
 
 def navigate(page, title: str) -> None:

@@ -69,23 +69,24 @@ def batch_chart_points(page) -> int:
 def test_the_whole_journey(server, page, tmp_path):
     url, workdir = server
     b.goto(page, url)
-    assert b.metric(page, "Classes") == "6", "the app opens with the built-in Shapes dataset"
+    b.expect_metric(page, "Classes", "6")
 
     # Dataset: the built-in digits.
     b.select(page, "Source", "Digits")
-    assert b.metric(page, "Classes") == "10" and b.metric(page, "Images") == "1,797"
+    b.expect_metric(page, "Classes", "10")
+    b.expect_metric(page, "Images", "1,797")
     b.screenshot(page, SHOTS / "dataset.png")
 
     # Model: the MNIST tutorial preset, 2 epochs.
     b.navigate(page, "Model")
     b.select(page, "Start from", "mnist")
-    assert b.metric(page, "Parameters") == "93,322"
+    b.expect_metric(page, "Parameters", "93,322")
     b.set_slider(page, "Epochs", 2)
     b.screenshot(page, SHOTS / "model.png")
 
     # Train: the live chart grows while the run trains.
     b.navigate(page, "Train")
-    b.click_button(page, "Start training")
+    b.click_button(page, "start_training")
     page.wait_for_selector("text=/epoch 1\\/2, batch/", timeout=b.TIMEOUT_MS)
     counts = []
     deadline = time.monotonic() + 120
@@ -116,10 +117,10 @@ def test_the_whole_journey(server, page, tmp_path):
 
     # Export: TF.js and TFLite, measured, then downloaded.
     b.navigate(page, "Export")
-    b.click_button(page, "Export")
+    b.click_button(page, "export_button")
     page.wait_for_selector("text=Comparison", timeout=300_000)
     b.wait_for_app(page)
-    assert page.get_by_text("TensorFlow.js graph model matches Keras to 0.0001").count()
+    page.get_by_text("TensorFlow.js graph model matches Keras to 0.0001").wait_for()
     downloads = {}
     for label in ("TensorFlow.js graph model", "TFLite float32", "Web demo (index.html + TF.js model + TF.js library)"):
         with page.expect_download() as info:
@@ -168,9 +169,10 @@ def test_the_whole_journey(server, page, tmp_path):
     archive.write_bytes(class_zip(make_class_files({"cats": 8, "dogs": 8, "fish": 8})))
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(archive))
     b.wait_for_app(page)
-    assert b.metric(page, "Classes") == "3" and b.metric(page, "Images") == "24"
+    b.expect_metric(page, "Classes", "3")
+    b.expect_metric(page, "Images", "24")
     b.navigate(page, "Train")
-    b.click_button(page, "Start training")
+    b.click_button(page, "start_training")
     page.wait_for_selector("h3:has-text('-zip-')", timeout=b.TIMEOUT_MS)  # the live view shows the new run
     page.wait_for_selector("text=Run finished after 2 epochs", timeout=b.TIMEOUT_MS)
     statuses = [json.loads((d / "status.json").read_text()) for d in (workdir / "runs").iterdir()]

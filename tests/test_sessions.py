@@ -37,12 +37,12 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
         archive = tmp_path / "alice.zip"
         archive.write_bytes(class_zip(make_class_files({"red": 6, "green": 6})))
         b.select(alice, "Source", "ZIP of class folders")
-        assert alice.get_by_text("500MB per file").count(), "the upload limit is stated at the uploader"
+        alice.get_by_text("500MB per file").wait_for()  # the upload limit is stated at the uploader
         alice.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(archive))
         b.wait_for_app(alice)
-        assert b.metric(alice, "Classes") == "2"
+        b.expect_metric(alice, "Classes", "2")
         b.select(bob, "Source", "ZIP of class folders")
-        assert bob.get_by_text("Upload a ZIP whose top level").count()
+        bob.get_by_text("Upload a ZIP whose top level").wait_for()
         assert not bob.locator('[data-testid="stMetric"]').count(), "Bob does not see Alice's upload"
 
         # Bob gets a short digits run ready; Alice starts a long run on the Shapes set, then Bob starts: queued.
@@ -52,15 +52,15 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
         b.navigate(bob, "Train")
         b.select(alice, "Source", "Shapes")
         b.navigate(alice, "Train")
-        b.click_button(alice, "Start training")
+        b.click_button(alice, "start_training")
         alice.wait_for_selector("h3:has-text('-shapes-')")
-        b.click_button(bob, "Start training")
+        b.click_button(bob, "start_training")
         bob.wait_for_selector("text=yours is queued and starts when it ends")
         bob.wait_for_selector("text=Queued behind")
 
         # Alice stops hers from the browser; Bob's then runs to the end.
         alice.wait_for_selector("text=/epoch \\d+\\/10/")
-        b.click_button(alice, "Stop")
+        b.click_button(alice, "stop_training")
         alice.wait_for_selector("text=Run stopped after", timeout=2 * b.TIMEOUT_MS)
         bob.wait_for_selector("text=Run finished after 1 epochs", timeout=2 * b.TIMEOUT_MS)
 
@@ -71,6 +71,6 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
             b.navigate(page, "Evaluate")
             b.navigate(page, "Train")
             compare = b.widget(page, "stMultiSelect", "Compare runs")
-            assert compare.get_by_text("on builtin:shapes").count()
-            assert compare.get_by_text("on builtin:digits").count()
+            compare.get_by_text("on builtin:shapes").wait_for()
+            compare.get_by_text("on builtin:digits").wait_for()
         chromium.close()
