@@ -85,15 +85,19 @@ if run.state != "finished":
 st.subheader("Confusion matrix")
 normalized = st.toggle("Row-normalized rates", key="cm_normalized")
 figure = confusion_figure(evaluation, normalized)
-# Invisible markers on the cell centres make every cell clickable (heat maps have no point selection).
+# Invisible square markers on the cell centres make every cell clickable (heat maps have no point
+# selection). They carry the hover text; hover must stay on for them, as "skip" also drops click events.
 grid_y, grid_x = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
+counts = evaluation.confusion.ravel()
+figure.data[0].hoverinfo = "skip"
 figure.add_trace(
     go.Scatter(
         x=[names[j] for j in grid_x.ravel()],
         y=[names[i] for i in grid_y.ravel()],
         mode="markers",
-        marker=dict(size=18, opacity=0),
-        hoverinfo="skip",
+        marker=dict(size=max(8, min(40, 400 // len(names))), symbol="square", opacity=0),
+        customdata=counts,
+        hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata}<extra></extra>",
         showlegend=False,
     )
 )

@@ -144,11 +144,12 @@ def config_from_args(args: argparse.Namespace) -> StudioConfig:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    config = config_from_args(args)  # before importing TensorFlow: bad input fails at once
+
     from core.progress import TextProgress
     from core.runs import workspace_dir
     from core.training import create_run, train_run
 
-    config = config_from_args(args)
     workspace = workspace_dir(args.workspace)
     run_dir = create_run(workspace, config, args.name)
     extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]

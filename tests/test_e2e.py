@@ -102,6 +102,10 @@ def test_the_whole_journey(server, page, tmp_path):
     b.navigate(page, "Evaluate")
     page.wait_for_selector("text=Confusion matrix")
     assert page.locator(".js-plotly-plot .heatmaplayer").count() >= 1
+    # Clicking a cell of the matrix shows that cell's images: the top-left cell is true 0, predicted 0.
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.click(area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05)
+    page.get_by_text("test images are of class 0 and predicted 0").wait_for()
     run_dir = next((workdir / "runs").iterdir())
     with np.load(run_dir / "test_data.npz") as data:
         pixels = data["images"][0]
