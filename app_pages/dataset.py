@@ -6,7 +6,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.config import FLIP_MODES, SOURCES
+from core.config import FLIP_MODES, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, SOURCES
 from core.data import (
     KERAS_ARCHIVES,
     channel_stats,
@@ -73,10 +73,17 @@ with right:
 
 c1, c2 = st.columns(2)
 with c1:
-    bound(st.slider, "Image size (pixels, square)", "data.image_size", min_value=8, max_value=256, step=1)
+    bound(
+        st.slider,
+        "Image size (pixels, square)",
+        "data.image_size",
+        min_value=MIN_IMAGE_SIZE,
+        max_value=MAX_IMAGE_SIZE,
+        step=1,
+    )
 with c2:
     if source == "builtin:shapes":
-        bound(st.slider, "Number of generated images", "data.shapes_count", min_value=60, max_value=12000, step=60)
+        bound(st.slider, "Number of generated images", "data.shapes_count", step=20)
 
 if source == "zip":
     upload = st.file_uploader("ZIP with one folder per class", type=["zip"], key="zip_uploader")
@@ -207,18 +214,16 @@ with s2:
 st.subheader("Train / validation / test split")
 p1, p2, p3 = st.columns(3)
 with p1:
-    bound(st.slider, "Validation fraction", "data.val_split", min_value=0.0, max_value=0.4, step=0.05)
+    bound(st.slider, "Validation fraction", "data.val_split", step=0.05)
 with p2:
     if dataset.official_test is not None:
         bound(
             st.checkbox, f"Use the official test set ({len(dataset.official_test):,} images)", "data.use_official_test"
         )
     if dataset.official_test is None or not cfg.data.use_official_test:
-        bound(st.slider, "Test fraction", "data.test_split", min_value=0.0, max_value=0.4, step=0.05)
+        bound(st.slider, "Test fraction", "data.test_split", step=0.05)
 with p3:
-    bound(
-        st.number_input, "Seed (split, shapes and augmentation)", "data.seed", min_value=0, max_value=2**31 - 1, step=1
-    )
+    bound(st.number_input, "Seed (split, shapes and augmentation)", "data.seed", step=1)
 try:
     split = split_dataset(dataset, cfg.data.val_split, cfg.data.test_split, cfg.data.seed, cfg.data.use_official_test)
 except StudioError as err:
@@ -236,13 +241,13 @@ a1, a2, a3, a4, a5 = st.columns(5)
 with a1:
     bound(st.selectbox, "Flip", "augment.flip", options=list(FLIP_MODES))
 with a2:
-    bound(st.slider, "Rotation (±degrees)", "augment.rotation", min_value=0.0, max_value=180.0, step=5.0)
+    bound(st.slider, "Rotation (±degrees)", "augment.rotation", step=5.0)
 with a3:
-    bound(st.slider, "Zoom (±fraction)", "augment.zoom", min_value=0.0, max_value=0.5, step=0.05)
+    bound(st.slider, "Zoom (±fraction)", "augment.zoom", step=0.05)
 with a4:
-    bound(st.slider, "Translation (±fraction)", "augment.translation", min_value=0.0, max_value=0.5, step=0.05)
+    bound(st.slider, "Translation (±fraction)", "augment.translation", step=0.05)
 with a5:
-    bound(st.slider, "Contrast (±factor)", "augment.contrast", min_value=0.0, max_value=1.0, step=0.05)
+    bound(st.slider, "Contrast (±factor)", "augment.contrast", step=0.05)
 if cfg.augment.active:
     rng = np.random.default_rng(cfg.data.seed)
     originals = dataset.images[rng.choice(len(dataset.images), size=4, replace=False)]

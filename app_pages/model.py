@@ -123,8 +123,6 @@ with settings:
                         st.number_input,
                         f"Filters, block {i + 1}",
                         f"model.filters.{i}",
-                        min_value=0,
-                        max_value=1024,
                         step=8,
                     )
             per_block = "Residual blocks per stage" if arch == "resnet" else "Convolutions per block"
@@ -137,15 +135,13 @@ with settings:
                 bound(st.radio, "Pooling", "model.pooling", options=["max", "average", "none"], horizontal=True)
                 bound(st.checkbox, "Pool after the last block too", "model.pool_last")
                 bound(st.checkbox, "BatchNormalization in each block", "model.batch_norm")
-            bound(st.slider, "Dropout after each block", "model.block_dropout", min_value=0.0, max_value=0.5, step=0.05)
+            bound(st.slider, "Dropout after each block", "model.block_dropout", step=0.05)
     with st.expander("Head", expanded=True):
         bound(st.radio, "Feature maps to vector", "model.head", options=["flatten", "global_average"], horizontal=True)
         bound(
             st.slider,
             "Dropout before the dense layers",
             "model.flatten_dropout",
-            min_value=0.0,
-            max_value=0.7,
             step=0.05,
         )
         dense = bound(st.slider, "Dense layers", "model.dense_layers", min_value=0, max_value=MAX_DENSE)
@@ -156,13 +152,9 @@ with settings:
                     st.number_input,
                     f"Units, dense {i + 1}",
                     f"model.dense_units.{i}",
-                    min_value=0,
-                    max_value=4096,
                     step=16,
                 )
-        bound(
-            st.slider, "Dropout after each dense layer", "model.dense_dropout", min_value=0.0, max_value=0.7, step=0.05
-        )
+        bound(st.slider, "Dropout after each dense layer", "model.dense_dropout", step=0.05)
         bound(
             st.radio,
             "Output",
@@ -200,7 +192,7 @@ with settings:
             format_func=lambda v: f"{v:g}",
         )
         if t.optimizer in ("sgd", "rmsprop"):
-            bound(st.slider, "Momentum", "training.momentum", min_value=0.0, max_value=0.99, step=0.01)
+            bound(st.slider, "Momentum", "training.momentum", step=0.01)
         if t.optimizer == "adamw":
             bound(
                 st.select_slider,
@@ -221,17 +213,33 @@ with settings:
             }.get,
         )
         if t.schedule == "step":
-            bound(st.slider, "Decay every N epochs", "training.step_epochs", min_value=1, max_value=50)
-            bound(st.slider, "Decay factor", "training.step_factor", min_value=0.05, max_value=0.95, step=0.05)
+            bound(
+                st.slider,
+                "Decay every N epochs",
+                "training.step_epochs",
+            )
+            bound(st.slider, "Decay factor", "training.step_factor", step=0.05)
         if t.schedule == "plateau":
-            bound(st.slider, "Plateau patience (epochs)", "training.plateau_patience", min_value=0, max_value=20)
-            bound(st.slider, "Plateau factor", "training.plateau_factor", min_value=0.05, max_value=0.95, step=0.05)
+            bound(
+                st.slider,
+                "Plateau patience (epochs)",
+                "training.plateau_patience",
+            )
+            bound(st.slider, "Plateau factor", "training.plateau_factor", step=0.05)
         bound(st.select_slider, "Batch size", "training.batch_size", options=with_value(BATCH_SIZES, t.batch_size))
-        bound(st.slider, "Epochs", "training.epochs", min_value=1, max_value=200)
-        bound(st.slider, "Label smoothing", "training.label_smoothing", min_value=0.0, max_value=0.3, step=0.05)
+        bound(
+            st.slider,
+            "Epochs",
+            "training.epochs",
+        )
+        bound(st.slider, "Label smoothing", "training.label_smoothing", step=0.05)
         if bound(st.checkbox, "Early stopping", "training.early_stopping"):
             bound(st.selectbox, "Monitor", "training.monitor", options=list(MONITORS))
-            bound(st.slider, "Patience (epochs)", "training.patience", min_value=0, max_value=30)
+            bound(
+                st.slider,
+                "Patience (epochs)",
+                "training.patience",
+            )
             bound(st.checkbox, "Restore the best weights", "training.restore_best")
 
 with result:

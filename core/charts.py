@@ -70,31 +70,19 @@ def epoch_figure(epochs: list[dict], metric: str) -> go.Figure:
 
 
 def lr_figure(batches: list[dict], epochs: list[dict]) -> go.Figure:
+    records, x_key = (batches, "step") if batches else (epochs, "epoch")
     fig = go.Figure()
-    if batches:
-        fig.add_trace(
-            go.Scatter(
-                x=[b["step"] for b in batches],
-                y=[b["lr"] for b in batches],
-                name="learning rate",
-                mode="lines",
-                line=dict(color="#2ca02c"),
-            )
+    fig.add_trace(
+        go.Scatter(
+            x=[r[x_key] for r in records],
+            y=[r["lr"] for r in records],
+            name="learning rate",
+            mode="lines" if batches else "lines+markers",
+            line=dict(color="#2ca02c"),
         )
-        x_title = "step"
-    else:
-        fig.add_trace(
-            go.Scatter(
-                x=[e["epoch"] for e in epochs],
-                y=[e["lr"] for e in epochs],
-                mode="lines+markers",
-                name="learning rate",
-                line=dict(color="#2ca02c"),
-            )
-        )
-        x_title = "epoch"
+    )
     fig.update_yaxes(type="log", exponentformat="e")  # schedules span decades; a flat rate stays readable
-    return _layout(fig, "Learning rate", x_title, "learning rate")
+    return _layout(fig, "Learning rate", x_key, "learning rate")
 
 
 def overlay_figure(curves: dict[str, list[dict]], metric: str) -> go.Figure:

@@ -24,6 +24,31 @@ FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 512
+# Valid ranges of numeric fields. validate() enforces them and the pages draw their widgets with them, so a
+# config that loads always fits its widgets (a widget given a value outside its range raises).
+BOUNDS: dict[str, tuple[float, float]] = {
+    "data.shapes_count": (20, 20_000),
+    "data.val_split": (0.0, 0.5),
+    "data.test_split": (0.0, 0.5),
+    "data.seed": (0, 2**31 - 1),
+    "augment.rotation": (0.0, 180.0),
+    "augment.zoom": (0.0, 0.5),
+    "augment.translation": (0.0, 0.5),
+    "augment.contrast": (0.0, 1.0),
+    "model.filters": (0, 1024),
+    "model.dense_units": (0, 4096),
+    "model.block_dropout": (0.0, 0.9),
+    "model.flatten_dropout": (0.0, 0.9),
+    "model.dense_dropout": (0.0, 0.9),
+    "training.epochs": (1, 500),
+    "training.patience": (0, 100),
+    "training.step_epochs": (1, 100),
+    "training.plateau_patience": (0, 50),
+    "training.momentum": (0.0, 0.99),
+    "training.step_factor": (0.01, 0.99),
+    "training.plateau_factor": (0.01, 0.99),
+    "training.label_smoothing": (0.0, 0.5),
+}
 
 
 @dataclass
@@ -51,11 +76,7 @@ class DataConfig:
                 f"data.image_size is {self.image_size}: pick a size from {MIN_IMAGE_SIZE} to "
                 f"{MAX_IMAGE_SIZE} pixels, or 0 for the source's default."
             )
-        if not 20 <= self.shapes_count <= 200_000:
-            raise StudioError(f"data.shapes_count is {self.shapes_count}: pick 20 to 200000 images.")
-        for name, value in (("data.val_split", self.val_split), ("data.test_split", self.test_split)):
-            if not 0.0 <= value <= 0.5:
-                raise StudioError(f"{name} is {value}: pick a fraction from 0 to 0.5.")
+        _check_bounds(self, "data")
         if self.val_split + self.test_split >= 0.9:
             raise StudioError(
                 f"data.val_split {self.val_split} + data.test_split {self.test_split} leave under 10% "
@@ -77,14 +98,7 @@ class AugmentConfig:
 
     def validate(self) -> None:
         _choice("augment.flip", self.flip, FLIP_MODES)
-        for name, value, high in (
-            ("augment.rotation", self.rotation, 180.0),
-            ("augment.zoom", self.zoom, 0.9),
-            ("augment.translation", self.translation, 0.5),
-            ("augment.contrast", self.contrast, 1.0),
-        ):
-            if not 0.0 <= value <= high:
-                raise StudioError(f"{name} is {value}: pick a value from 0 to {high}.")
+        _check_bounds(self, "augment")
 
     @property
     def active(self) -> bool:
@@ -168,10 +182,7 @@ class ModelConfig:
         for i, n in enumerate(self.dense_units[: self.dense_layers]):
             if n < 1:
                 raise StudioError(f"Dense layer {i + 1} has {n} units (model.dense_units.{i}): give it at least 1.")
-        for name in ("block_dropout", "flatten_dropout", "dense_dropout"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise StudioError(f"model.{name} is {value}: a dropout rate is from 0 up to (not including) 1.")
+        _check_bounds(self, "model")
         for name in ("l1", "l2"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise StudioError(f"model.{name} is {getattr(self, name)}: pick a regularization factor from 0 to 1.")
@@ -207,18 +218,7 @@ class TrainingConfig:
         if not 0.0 < self.learning_rate <= 10.0:
             raise StudioError(f"training.learning_rate is {self.learning_rate}: pick a value above 0, e.g. 0.001.")
         _range("training.batch_size", self.batch_size, 1, 8192)
-        _range("training.epochs", self.epochs, 1, 10_000)
-        _range("training.patience", self.patience, 0, 1000)
-        _range("training.step_epochs", self.step_epochs, 1, 1000)
-        _range("training.plateau_patience", self.plateau_patience, 0, 1000)
-        for name, value in (
-            ("momentum", self.momentum),
-            ("step_factor", self.step_factor),
-            ("plateau_factor", self.plateau_factor),
-            ("label_smoothing", self.label_smoothing),
-        ):
-            if not 0.0 <= value < 1.0:
-                raise StudioError(f"training.{name} is {value}: pick a value from 0 up to (not including) 1.")
+        _check_bounds(self, "training")
         if not 0.0 <= self.weight_decay <= 1.0:
             raise StudioError(f"training.weight_decay is {self.weight_decay}: pick a value from 0 to 1.")
 
@@ -294,6 +294,18 @@ def field_paths(config: StudioConfig) -> list[str]:
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise StudioError(f"{name} is '{value}': choose one of {', '.join(allowed)}.")
+
+
+def _check_bounds(section: Any, prefix: str) -> None:
+    """Every BOUNDS entry of one section (each item of a list field)."""
+    for path, (low, high) in BOUNDS.items():
+        if not path.startswith(prefix + "."):
+            continue
+        value = getattr(section, path.split(".", 1)[1])
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            if not low <= item <= high:
+                where = f"{path}.{i}" if isinstance(value, list) else path
+                raise StudioError(f"{where} is {item}: pick a value from {low:g} to {high:g}.")
 
 
 def _range(name: str, value: int, low: int, high: int) -> None:

@@ -60,6 +60,30 @@ def test_a_change_followed_at_once_by_a_page_switch_reaches_the_config(app):
     assert any("builtin:digits" in m.value for m in app.markdown)
 
 
+@pytest.mark.parametrize("end", [0, 1])
+def test_any_valid_config_restores_into_the_widgets(app, end):
+    from core.config import BOUNDS, StudioConfig, field_paths, get_field, set_field
+
+    config = StudioConfig()
+    config.data.source = "builtin:digits"
+    for path in field_paths(config):
+        field = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[-1].isdigit() else path
+        if field in BOUNDS:
+            set_field(config, path, type(get_field(config, path))(BOUNDS[field][end]))
+    if end:
+        config.data.test_split = 0.3  # both splits at 0.5 would leave nothing to train on
+        config.model.filters = [256] * 6  # 1024 filters at every block builds a 30 M-parameter model: slow
+    else:
+        config.model.filters, config.model.dense_units = [1] * 6, [1] * 3  # 0 is a valid "unused" value only
+    app.session_state["studio_config"] = config.validate()
+    app.run()
+    assert not app.exception
+    assert app.slider(key="data.val_split").value == config.data.val_split
+    app.switch_page("app_pages/model.py").run()
+    assert not app.exception
+    assert app.slider(key="training.epochs").value == config.training.epochs
+
+
 @pytest.mark.slow
 def test_augmentation_preview_appears_when_a_slider_moves(app):
     app.run()

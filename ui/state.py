@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import StudioConfig, get_field, set_field
+from core.config import BOUNDS, StudioConfig, get_field, set_field
 
 CONFIG_KEY = "studio_config"
 
@@ -34,6 +34,11 @@ def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> An
     """Draw ``widget`` with ``key`` = the config field path, seeded from and written back to the config."""
     if key not in st.session_state:
         st.session_state[key] = get_field(config(), key)
+    field = key.rsplit(".", 1)[0] if key.rsplit(".", 1)[-1].isdigit() else key
+    if field in BOUNDS and widget in (st.slider, st.number_input):
+        # The config's own range, in the field's type: any config that validates fits its widget.
+        kind = type(get_field(config(), key))
+        kwargs["min_value"], kwargs["max_value"] = (kind(v) for v in BOUNDS[field])
     then = kwargs.pop("on_change", None)
 
     def sync() -> None:
