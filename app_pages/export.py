@@ -140,10 +140,10 @@ for i, (label, path) in enumerate(downloads):
 # --- Usage ------------------------------------------------------------------------------------------
 st.subheader("Use it")
 meta = (out / "metadata.json").read_text() if (out / "metadata.json").is_file() else "{}"
-shape = run.status.get("image_shape") or [0, 0, 0]
+shape = run.status.image_shape or [0, 0, 0]
 h, w, c = shape
 logits = "apply softmax" in meta
-num_classes = run.status.get("num_classes") or 0
+num_classes = run.status.num_classes or 0
 gray_step = (
     "\n  .mul([0.299, 0.587, 0.114]).sum(2, true)                  // grayscale, as in training" if c == 1 else ""
 )

@@ -9,6 +9,7 @@ from core.charts import batch_loss_figure, epoch_figure, lr_figure, overlay_figu
 from core.data import default_image_size
 from core.errors import StudioError
 from core.runs import delete_run, list_runs, read_metrics, rename_run
+from core.status import Phase, RunState
 from ui.jobs import POLL_SECONDS, manager, progress_text, sidebar_status, uploads_for_job
 from ui.state import config
 
@@ -78,21 +79,19 @@ def live_view() -> None:
         return
     batches, epochs, progress = job.store.snapshot()
     st.subheader(f"Run {job.run_id}")
-    if job.state == "queued":
+    if job.state == RunState.QUEUED:
         active = mgr.active()
         st.info(f"Queued behind {active.run_id if active else 'another run'}.")
-    elif job.state == "running" and progress.get("phase") != "training":
-        st.progress(0.0, text=f"{progress.get('phase', 'starting')}…")
-    elif job.state == "running":
-        epoch_total, steps = progress.get("epochs") or 1, progress.get("steps_per_epoch") or 1
-        done = ((max(progress.get("epoch", 1), 1) - 1) * steps + progress.get("step", 0)) / (epoch_total * steps)
-        st.progress(min(max(done, 0.0), 1.0), text=progress_text(job))
+    elif job.state == RunState.RUNNING and progress.phase != Phase.TRAINING:
+        st.progress(0.0, text=f"{progress.phase}…")
+    elif job.state == RunState.RUNNING:
+        st.progress(progress.fraction, text=progress_text(job))
         m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Epoch", f"{progress.get('epoch', 0)}/{epoch_total}")
-        m2.metric("Images / s", f"{progress.get('images_per_second', 0):,.0f}")
-        m3.metric("Elapsed", f"{progress.get('elapsed', 0):.0f} s")
-        m4.metric("ETA", f"{progress.get('eta', 0):.0f} s")
-    if job.state in ("queued", "running"):
+        m1.metric("Epoch", f"{progress.epoch}/{progress.epochs}")
+        m2.metric("Images / s", f"{progress.images_per_second or 0:,.0f}")
+        m3.metric("Elapsed", f"{progress.elapsed:.0f} s")
+        m4.metric("ETA", f"{progress.eta or 0:.0f} s")
+    if job.state.live:
         if st.button("Stop", key="stop_training", help="Ends at the next batch; the best weights so far are kept."):
             mgr.stop(job.run_id)
             st.toast("Stopping at the next batch…")
@@ -130,19 +129,19 @@ def fmt(value, pattern="{:.3f}"):
 rows = []
 for run in runs:
     s = run.status
-    created = s.get("created")
+    created = s.created
     rows.append(
         {
             "run": run.run_id,
             "name": run.name,
-            "status": run.state,
-            "dataset": s.get("dataset", "—"),
-            "preset": s.get("preset", "—"),
-            "parameters": fmt(s.get("params"), "{:,}"),
-            "best val acc": fmt(s.get("best_val_accuracy")),
-            "test acc": fmt(s.get("test_accuracy")),
-            "epochs": s.get("epochs_completed", 0),
-            "duration": fmt(s.get("duration"), "{:.0f} s"),
+            "status": str(run.state),
+            "dataset": s.dataset or "—",
+            "preset": s.preset or "—",
+            "parameters": fmt(s.params, "{:,}"),
+            "best val acc": fmt(s.best_val_accuracy),
+            "test acc": fmt(s.test_accuracy),
+            "epochs": s.epochs_completed,
+            "duration": fmt(s.duration, "{:.0f} s"),
             "started": datetime.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M") if created else "—",
         }
     )
@@ -169,8 +168,8 @@ chosen = st.selectbox(
 )
 st.session_state["selected_run"] = chosen
 run = by_id[chosen]
-if run.state in STATE_STYLE and run.status.get("error"):
-    STATE_STYLE[run.state](f"{run.state}: {run.status['error']}")
+if run.state in STATE_STYLE and run.status.error:
+    STATE_STYLE[run.state](f"{run.state}: {run.status.error}")
 if run.state == "interrupted" and run.has_model():
     st.caption("Its last good checkpoint is kept and can be evaluated and exported.")
 if chosen != st.session_state.get("watch_run") or mgr.get(chosen) is None:

@@ -19,17 +19,11 @@ import numpy as np  # noqa: E402
 import core  # noqa: E402,F401  (environment for TensorFlow)
 from core.config import StudioConfig  # noqa: E402
 from core.evaluation import evaluate_run  # noqa: E402
+from core.files import atomic_write_json  # noqa: E402
 from core.models import apply_preset, build_model  # noqa: E402
-from core.runs import (  # noqa: E402
-    BEST_MODEL,
-    CLASSES_FILE,
-    CONFIG_FILE,
-    TEST_DATA_FILE,
-    atomic_write_json,
-    load_run,
-    update_status,  # noqa: E402
-)
+from core.runs import BEST_MODEL, CLASSES_FILE, CONFIG_FILE, TEST_DATA_FILE, load_run  # noqa: E402
 from core.shapes import generate_shapes  # noqa: E402
+from core.status import RunState, update_status  # noqa: E402
 
 
 def main() -> None:
@@ -46,7 +40,7 @@ def main() -> None:
         config.model = apply_preset("mnist")
         (run_dir / CONFIG_FILE).write_text(config.to_json())
         atomic_write_json(run_dir / CLASSES_FILE, names)
-        update_status(run_dir, status="finished", name="benchmark")
+        update_status(run_dir, state=RunState.FINISHED, name="benchmark")
         build_model(config.model, (28, 28, 1), len(names), seed=0).model.save(run_dir / BEST_MODEL)
         run = load_run(run_dir)
 

@@ -157,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(json.dumps(result.to_dict()))
-    return 0 if result.status in ("finished", "stopped") else EXIT_FAILED_RUN
+    return 0 if result.status.ended_well else EXIT_FAILED_RUN
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ append-only metrics file. They never touch the UI."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -11,7 +12,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from core.runs import BEST_MODEL, append_metrics, atomic_save_model
+from core.files import atomic_save_model
+from core.runs import BEST_MODEL, append_metrics
+from core.status import Phase, Progress
 
 
 class MetricsStore:
@@ -21,7 +24,7 @@ class MetricsStore:
         self._lock = threading.Lock()
         self._batches: list[dict] = []
         self._epochs: list[dict] = []
-        self._progress: dict = {}
+        self._progress = Progress()
 
     def add_batch(self, record: dict) -> None:
         with self._lock:
@@ -33,12 +36,12 @@ class MetricsStore:
 
     def set_progress(self, **values) -> None:
         with self._lock:
-            self._progress.update(values)
+            self._progress.update(**values)
 
-    def snapshot(self) -> tuple[list[dict], list[dict], dict]:
+    def snapshot(self) -> tuple[list[dict], list[dict], Progress]:
         """Copies of batch records, epoch records and progress, safe to read while training goes on."""
         with self._lock:
-            return list(self._batches), list(self._epochs), dict(self._progress)
+            return list(self._batches), list(self._epochs), dataclasses.replace(self._progress)
 
 
 def current_lr(model) -> float:
@@ -84,7 +87,7 @@ class LiveMetrics(keras.callbacks.Callback):
             epoch=0,
             step=0,
             started=time.time(),
-            phase="training",
+            phase=Phase.TRAINING,
         )
 
     def on_epoch_begin(self, epoch, logs=None):

@@ -18,8 +18,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from core.config import StudioConfig
 from core.errors import StudioError
+from core.files import atomic_write_bytes, read_json
 from core.images import BadImage, decode_image
-from core.runs import CLASSES_FILE, CONFIG_FILE, TEST_DATA_FILE, RunInfo, atomic_write_bytes, read_json, read_metrics
+from core.runs import CLASSES_FILE, CONFIG_FILE, TEST_DATA_FILE, RunInfo, read_metrics
 
 PREDICTIONS_FILE = "predictions.npz"
 PREDICT_BATCH = 256
@@ -392,9 +393,9 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px;t
 td:first-child{{text-align:left}}tr.avg{{font-weight:bold}}pre{{background:#f5f5f5;padding:1em;overflow:auto}}</style>
 </head><body>
 <h1>{html.escape(run.name)}</h1>
-<p>Run <code>{html.escape(run.run_id)}</code> · dataset {html.escape(str(status.get("dataset", "")))} · preset
-{html.escape(str(status.get("preset", "")))} · {status.get("params", "?")} parameters ·
-{status.get("epochs_completed", "?")}
+<p>Run <code>{html.escape(run.run_id)}</code> · dataset {html.escape(str(status.dataset or ""))} · preset
+{html.escape(str(status.preset or ""))} · {status.params or "?"} parameters ·
+{status.epochs_completed}
 epochs · status {html.escape(run.state)}</p>
 <h2>Test results</h2><ul><li>test images: {len(evaluation.labels)}</li><li>accuracy: {evaluation.accuracy:.4f}</li>
 <li>loss: {evaluation.loss:.4f}</li>{top}</ul>

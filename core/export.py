@@ -22,7 +22,8 @@ import numpy as np
 
 from core.errors import StudioError
 from core.evaluation import load_run_model, load_test_data, probabilities, run_config
-from core.runs import CALIBRATION_FILE, RunInfo, atomic_write_bytes, atomic_write_json, read_json
+from core.files import atomic_write_bytes, atomic_write_json, read_json
+from core.runs import CALIBRATION_FILE, RunInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 TFJS_SCRIPT = ROOT / "tools" / "tfjs_predict.js"
@@ -429,12 +430,12 @@ def metadata(ctx: _Context) -> dict:
         "source_run": {
             "run_id": ctx.run.run_id,
             "name": ctx.run.name,
-            "dataset": status.get("dataset"),
-            "preset": status.get("preset"),
-            "params": status.get("params"),
-            "epochs_completed": status.get("epochs_completed"),
-            "best_val_accuracy": status.get("best_val_accuracy"),
-            "test_accuracy": status.get("test_accuracy"),
+            "dataset": status.dataset,
+            "preset": status.preset,
+            "params": status.params,
+            "epochs_completed": status.epochs_completed,
+            "best_val_accuracy": status.best_val_accuracy,
+            "test_accuracy": status.test_accuracy,
         },
     }
 

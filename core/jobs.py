@@ -21,7 +21,8 @@ from pathlib import Path
 
 from core.callbacks import MetricsStore
 from core.config import StudioConfig
-from core.runs import update_status, workspace_dir
+from core.runs import workspace_dir
+from core.status import Phase, Progress, RunState, update_status
 from core.training import TrainResult, create_run, train_run
 
 # "spawn": a fresh interpreter, never a fork of a server that already runs TensorFlow threads.
@@ -48,7 +49,7 @@ class _QueueStore:
         self.local.set_progress(**values)
         self.events.put(("progress", values))
 
-    def snapshot(self):
+    def snapshot(self) -> tuple[list[dict], list[dict], Progress]:
         return self.local.snapshot()
 
 
@@ -67,7 +68,8 @@ class Job:
     uploads: dict | None = None
     store: MetricsStore = field(default_factory=MetricsStore)
     stop_event: object = field(default_factory=_CONTEXT.Event)
-    state: str = "queued"  # queued, running, done
+    # queued, running, then the run's end state (finished, stopped or failed)
+    state: RunState = RunState.QUEUED
     result: TrainResult | None = None
     submitted: float = field(default_factory=time.time)
     process: object = None  # the child process while it runs
@@ -109,11 +111,11 @@ class JobManager:
                     self._worker = None
                     return
                 job = self._queue.popleft()
-                job.state = "running"
+                job.state = RunState.RUNNING
                 self._active = job
             job.result = self._run_child(job)
             job.uploads = None  # uploaded bytes are not kept once the run has its own copy of the split
-            job.state = "done"
+            job.state = job.result.status
 
     def _run_child(self, job: Job) -> TrainResult:
         events = _CONTEXT.Queue()
@@ -124,7 +126,7 @@ class JobManager:
             daemon=True,
             args=(job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, events, job.stop_event),
         )
-        job.store.set_progress(phase="starting the training process")
+        job.store.set_progress(phase=Phase.STARTING_PROCESS)
         process.start()
         job.process = process
         result = None
@@ -155,15 +157,15 @@ class JobManager:
             epochs = len(job.store.snapshot()[1])
             update_status(
                 job.run_dir,
-                status="failed",
+                state=RunState.FAILED,
                 error=message,
                 finished=time.time(),
                 duration=time.time() - started,
                 epochs_completed=epochs,
             )
-            job.store.set_progress(phase="failed", error=message)
+            job.store.set_progress(phase=Phase.FAILED, error=message)
             result = TrainResult(
-                str(job.run_dir), "failed", epochs, None, None, None, None, time.time() - started, message
+                str(job.run_dir), RunState.FAILED, epochs, None, None, None, None, time.time() - started, message
             )
         return result
 
@@ -171,12 +173,12 @@ class JobManager:
         """Stop a running job at the next batch boundary, or take a queued one off the queue."""
         with self._lock:
             job = self._jobs.get(run_id)
-            if job is None or job.state == "done":
+            if job is None or not job.state.live:
                 return False
-            if job.state == "queued":
+            if job.state == RunState.QUEUED:
                 self._queue.remove(job)
-                job.state = "done"
-                update_status(job.run_dir, status="stopped", error="Stopped before it started.")
+                job.state = RunState.STOPPED
+                update_status(job.run_dir, state=RunState.STOPPED, error="Stopped before it started.")
                 return True
         job.stop_event.set()
         return True
@@ -196,13 +198,13 @@ class JobManager:
     def live_ids(self) -> set[str]:
         """Runs this server owns that are queued or running (others saying "running" were interrupted)."""
         with self._lock:
-            return {rid for rid, job in self._jobs.items() if job.state != "done"}
+            return {rid for rid, job in self._jobs.items() if job.state.live}
 
     def wait(self, run_id: str, timeout: float = 600.0) -> Job:
         """Block until a job is done (for tests and scripts)."""
         deadline = time.monotonic() + timeout
         job = self.get(run_id)
-        while job is not None and job.state != "done":
+        while job is not None and job.state.live:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {job.state} after {timeout} s")
             time.sleep(0.05)

@@ -8,20 +8,16 @@ import os
 import secrets
 import shutil
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from core.errors import StudioError
+from core.files import json_default, read_json
+from core.status import STATUS_FILE, RunState, RunStatus, read_status, update_status
 
 DEFAULT_WORKSPACE = "runs"
-STATUSES = ("queued", "running", "finished", "stopped", "failed", "interrupted")
 CONFIG_FILE = "config.json"
-STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 CLASSES_FILE = "class_names.json"
 SPLIT_FILE = "split.json"
@@ -34,52 +30,6 @@ FINAL_MODEL = "final.keras"
 def workspace_dir(path: str | os.PathLike | None = None) -> Path:
     """The workspace folder: the argument, else $CNN_STUDIO_WORKSPACE, else ./runs."""
     return Path(path or os.environ.get("CNN_STUDIO_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers see the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
-
-
-def atomic_save_model(model, path: Path) -> None:
-    """model.save into a temporary .keras file beside ``path``, then rename."""
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return default
 
 
 def new_run_dir(workspace: Path, label: str) -> Path:
@@ -96,7 +46,7 @@ class RunInfo:
     """What the run history shows about one run folder."""
 
     path: Path
-    status: dict = field(default_factory=dict)
+    status: RunStatus = field(default_factory=RunStatus)
     config: dict = field(default_factory=dict)
 
     @property
@@ -104,12 +54,12 @@ class RunInfo:
         return self.path.name
 
     @property
-    def state(self) -> str:
-        return self.status.get("status", "interrupted")
+    def state(self) -> RunState:
+        return self.status.state
 
     @property
     def name(self) -> str:
-        return self.status.get("name") or self.run_id
+        return self.status.name or self.run_id
 
     def has_model(self) -> bool:
         return (self.path / BEST_MODEL).is_file() or (self.path / FINAL_MODEL).is_file()
@@ -137,17 +87,13 @@ def _process_alive(pid: int) -> bool:
 
 def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> RunInfo:
     """Read a run folder; a run that says running (or queued) but has no live owner becomes interrupted."""
-    status = read_json(path / STATUS_FILE, {}) or {}
+    status = read_status(path)
     config = read_json(path / CONFIG_FILE, {}) or {}
-    if status.get("status") in ("running", "queued") and path.name not in live_ids:
-        owner_alive = status.get("host") == socket.gethostname() and status.get("pid") not in (None, os.getpid())
-        owner_alive = owner_alive and _process_alive(int(status["pid"]))
-        if not owner_alive:
-            status = {
-                **status,
-                "status": "interrupted",
-                "error": status.get("error") or "The server stopped while this run was training.",
-            }
+    if status.state.live and path.name not in live_ids:
+        owner_alive = status.host == socket.gethostname() and status.pid not in (None, os.getpid())
+        if not (owner_alive and _process_alive(int(status.pid))):
+            status.state = RunState.INTERRUPTED
+            status.error = status.error or "The server stopped while this run was training."
     return RunInfo(path, status, config)
 
 
@@ -167,13 +113,6 @@ def find_run(workspace: Path, run: str | os.PathLike) -> RunInfo:
     if not (path / STATUS_FILE).is_file():
         raise StudioError(f"No run at '{run}': give a run folder (with {STATUS_FILE}) or a run id from the history.")
     return load_run(path)
-
-
-def update_status(path: Path, **changes: Any) -> dict:
-    status = read_json(path / STATUS_FILE, {}) or {}
-    status.update(changes)
-    atomic_write_json(path / STATUS_FILE, status)
-    return status
 
 
 def rename_run(path: Path, name: str) -> None:
@@ -213,6 +152,6 @@ def append_metrics(path: Path, records: list[dict]) -> None:
         return
     with open(path / METRICS_FILE, "a", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record, default=_json_default) + "\n")
+            handle.write(json.dumps(record, default=json_default) + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -19,6 +19,7 @@ import numpy as np
 from core.config import StudioConfig
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
 from core.errors import StudioError
+from core.files import atomic_save_model, atomic_write_bytes, atomic_write_json
 from core.runs import (
     BEST_MODEL,
     CALIBRATION_FILE,
@@ -27,12 +28,9 @@ from core.runs import (
     FINAL_MODEL,
     SPLIT_FILE,
     TEST_DATA_FILE,
-    atomic_save_model,
-    atomic_write_bytes,
-    atomic_write_json,
     new_run_dir,
-    update_status,
 )
+from core.status import Phase, RunState, update_status
 
 # Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
 STEPS_PER_EXECUTION = 16
@@ -42,7 +40,7 @@ CALIBRATION_IMAGES = 300
 @dataclass
 class TrainResult:
     run_dir: str
-    status: str
+    status: RunState
     epochs_completed: int
     best_val_accuracy: float | None
     test_accuracy: float | None
@@ -51,8 +49,11 @@ class TrainResult:
     seconds: float
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        self.status = RunState(self.status)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "status": str(self.status)}
 
 
 def choose_strategy():
@@ -91,7 +92,9 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def create_run(workspace: Path, config: StudioConfig, name: str | None = None, status: str = "queued") -> Path:
+def create_run(
+    workspace: Path, config: StudioConfig, name: str | None = None, state: RunState = RunState.QUEUED
+) -> Path:
     """Make the run folder with its config and a first status, before any training starts."""
     label = f"{config.model.preset}-{config.data.source.split(':')[-1]}"
     run_dir = new_run_dir(workspace, label)
@@ -99,7 +102,7 @@ def create_run(workspace: Path, config: StudioConfig, name: str | None = None, s
     data_name = config.data.source + (f" ({Path(config.data.path).name})" if config.data.path else "")
     update_status(
         run_dir,
-        status=status,
+        state=state,
         name=name or f"{config.model.preset} on {data_name}",
         dataset=data_name,
         preset=config.model.preset,
@@ -131,7 +134,9 @@ def train_run(
     stop_event = stop_event or threading.Event()
     run_dir = run_dir or create_run(workspace, config)
     started = time.time()
-    update_status(run_dir, status="running", started=started, pid=os.getpid(), host=socket.gethostname(), error=None)
+    update_status(
+        run_dir, state=RunState.RUNNING, started=started, pid=os.getpid(), host=socket.gethostname(), error=None
+    )
     if on_start:
         on_start(run_dir)
     epochs_done = 0
@@ -139,7 +144,7 @@ def train_run(
         config.validate()
         seed = config.data.seed
         keras.utils.set_random_seed(seed)
-        store.set_progress(phase="loading data")
+        store.set_progress(phase=Phase.LOADING_DATA)
         dataset = dataset if dataset is not None else load_dataset(config.data, **(uploads or {}))
         split = split_dataset(
             dataset, config.data.val_split, config.data.test_split, seed, config.data.use_official_test
@@ -147,7 +152,7 @@ def train_run(
         _save_data_files(run_dir, dataset, split, seed)
         train_x, train_y = dataset.images[split.train], dataset.labels[split.train]
         stats = channel_stats(train_x)
-        store.set_progress(phase="building the model")
+        store.set_progress(phase=Phase.BUILDING_MODEL)
         training = config.training
         steps_per_epoch = max(1, -(-len(train_x) // training.batch_size))
         # Small epochs still get about ten points per epoch on the live batch chart.
@@ -181,13 +186,13 @@ def train_run(
         stopper, nan_guard = StopOnRequest(stop_event), NanGuard()
         best = BestCheckpoint(run_dir, monitor)
         callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
-        store.set_progress(phase="training")
+        store.set_progress(phase=Phase.TRAINING)
         history = model.fit(
             train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, shuffle=False, verbose=0
         )  # the pipeline shuffles, with the run's seed
         epochs_done = len(history.history.get("loss", []))
         if nan_guard.message:
-            return _finish(run_dir, started, "failed", epochs_done, store, error=nan_guard.message)
+            return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=nan_guard.message)
         atomic_save_model(model, run_dir / FINAL_MODEL)
         if not (run_dir / BEST_MODEL).is_file():
             atomic_save_model(model, run_dir / BEST_MODEL)  # no monitored epoch ended: keep what there is
@@ -195,7 +200,7 @@ def train_run(
             model = keras.saving.load_model(run_dir / BEST_MODEL, safe_mode=True)
         test_loss = test_accuracy = None
         if len(split.test):
-            store.set_progress(phase="testing")
+            store.set_progress(phase=Phase.TESTING)
             test_ds = make_pipeline(
                 dataset.images[split.test],
                 dataset.labels[split.test],
@@ -204,7 +209,7 @@ def train_run(
                 one_hot,
             )
             test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))
-        state = "stopped" if stopper.stopped else "finished"
+        state = RunState.STOPPED if stopper.stopped else RunState.FINISHED
         return _finish(
             run_dir,
             started,
@@ -217,7 +222,7 @@ def train_run(
             monitor=monitor,
         )
     except StudioError as err:
-        return _finish(run_dir, started, "failed", epochs_done, store, error=str(err))
+        return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=str(err))
     except Exception as err:  # out of memory or anything else: the run fails, the app stays up
         import tensorflow as tf
 
@@ -228,7 +233,7 @@ def train_run(
             )
         else:
             message = f"{type(err).__name__}: {str(err).splitlines()[0][:500] if str(err) else 'no message'}"
-        return _finish(run_dir, started, "failed", epochs_done, store, error=message)
+        return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=message)
 
 
 def _schedule_callbacks(training, monitor: str) -> list:
@@ -284,7 +289,7 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
 def _finish(
     run_dir: Path,
     started: float,
-    state: str,
+    state: RunState,
     epochs_done: int,
     store,
     error: str | None = None,
@@ -309,7 +314,7 @@ def _finish(
     )
     update_status(
         run_dir,
-        status=state,
+        state=state,
         finished=time.time(),
         duration=seconds,
         error=error,
@@ -320,5 +325,5 @@ def _finish(
         images_per_second=result.images_per_second,
         **extra,
     )
-    store.set_progress(phase=state, error=error)
+    store.set_progress(phase=Phase.ended(state), error=error)
     return result

@@ -83,9 +83,9 @@ def test_top_3_accuracy_and_confident_mistakes_first():
 
 def test_run_evaluation_matches_the_score_training_reported(trained_run):
     ev = evaluate_run(trained_run)
-    assert ev.accuracy == pytest.approx(trained_run.status["test_accuracy"], abs=1e-6)
-    assert ev.loss == pytest.approx(trained_run.status["test_loss"], abs=1e-4)
-    assert ev.confusion.sum() == trained_run.status["test_size"] and ev.top_k_accuracy >= ev.accuracy
+    assert ev.accuracy == pytest.approx(trained_run.status.test_accuracy, abs=1e-6)
+    assert ev.loss == pytest.approx(trained_run.status.test_loss, abs=1e-4)
+    assert ev.confusion.sum() == trained_run.status.test_size and ev.top_k_accuracy >= ev.accuracy
 
 
 def test_predictions_are_cached_in_the_run_and_renewed_with_the_model(trained_run, tmp_path):

@@ -65,12 +65,12 @@ def test_every_format_is_exported_and_measured(digits_export):
         assert result.error is None, f"{fmt}: {result.error}"
         assert (run.path / result.path).is_file() and result.size_bytes > 0
     keras = results["keras"]
-    assert keras.test_accuracy == pytest.approx(run.status["test_accuracy"], abs=1e-6) and keras.max_abs_diff == 0
+    assert keras.test_accuracy == pytest.approx(run.status.test_accuracy, abs=1e-6) and keras.max_abs_diff == 0
     for fmt in ("savedmodel", "tfjs", "tflite"):
         assert results[fmt].max_abs_diff <= ATOL, fmt
         assert results[fmt].test_accuracy == pytest.approx(keras.test_accuracy)
     for fmt in ("tfjs", "tflite", "tflite-int8"):
-        assert results[fmt].latency_ms > 0 and results[fmt].compared_images == run.status["test_size"]
+        assert results[fmt].latency_ms > 0 and results[fmt].compared_images == run.status.test_size
 
 
 def test_tfjs_graph_model_runs_in_the_real_tfjs_runtime_and_matches_keras(digits_export):

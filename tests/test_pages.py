@@ -259,8 +259,8 @@ def test_evaluate_page_renders_a_finished_run(app, eval_workspace, trained_run):
     app.run()
     app.switch_page("app_pages/evaluate.py").run()
     assert not app.exception and not app.error
-    assert metric(app, "Test accuracy") == f"{trained_run.status['test_accuracy']:.2%}"
-    assert metric(app, "Test images") == str(trained_run.status["test_size"])
+    assert metric(app, "Test accuracy") == f"{trained_run.status.test_accuracy:.2%}"
+    assert metric(app, "Test images") == str(trained_run.status.test_size)
     per_class = next(d.value for d in app.dataframe if "precision" in d.value.columns)
     assert list(per_class["class"])[-2:] == ["macro avg", "weighted avg"]
     app.toggle(key="cm_normalized").set_value(True).run()

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from core.config import StudioConfig
+from core.files import read_json
 from core.jobs import JobManager
 from core.models import apply_preset
-from core.runs import list_runs, load_run, read_json, read_metrics, update_status
+from core.runs import list_runs, load_run, read_metrics
+from core.status import Phase, RunState, read_status, update_status
 from core.training import make_pipeline, train_run
 from tests.conftest import class_zip, make_class_files
 
@@ -59,8 +61,9 @@ def test_a_short_job_finishes_and_leaves_a_complete_run_folder(tmp_path):
         "calibration.npz",
     }
     assert not [f for f in files if f.endswith(".tmp") or f.startswith(".")], "no temporary files left behind"
-    status = read_json(job.run_dir / "status.json")
-    assert status["status"] == "finished" and status["params"] == 93_322
+    status = read_status(job.run_dir)
+    assert status.state == RunState.FINISHED and status.params == 93_322
+    assert read_json(job.run_dir / "status.json")["status"] == "finished", "the file keeps its JSON key"
     assert StudioConfig.from_json((job.run_dir / "config.json").read_text()) == job.config
     batches, epochs = read_metrics(job.run_dir)
     assert [e["epoch"] for e in epochs] == [1, 2] and len(batches) >= 10
@@ -68,7 +71,7 @@ def test_a_short_job_finishes_and_leaves_a_complete_run_folder(tmp_path):
     # The stored test split is the one the run was scored on, and the saved model scores the same on it.
     test = np.load(job.run_dir / "test_data.npz")
     split = read_json(job.run_dir / "split.json")
-    assert len(test["labels"]) == len(split["test"]) == status["test_size"]
+    assert len(test["labels"]) == len(split["test"]) == status.test_size
     model = keras.saving.load_model(job.run_dir / "best.keras")
     accuracy = float(np.mean(model.predict(test["images"], verbose=0).argmax(1) == test["labels"]))
     assert accuracy == pytest.approx(result.test_accuracy, abs=1e-6)
@@ -80,8 +83,9 @@ def test_the_live_store_has_batches_epochs_and_progress(tmp_path):
     job = manager.submit(digits_config(epochs=2))
     manager.wait(job.run_id)
     batches, epochs, progress = job.store.snapshot()
-    assert len(epochs) == 2 and batches[-1]["step"] == 2 * progress["steps_per_epoch"]
-    assert progress["phase"] == "finished" and progress["images_per_second"] > 0 and "eta" in progress
+    assert len(epochs) == 2 and batches[-1]["step"] == 2 * progress.steps_per_epoch
+    assert progress.phase == Phase.FINISHED and progress.images_per_second > 0 and progress.eta is not None
+    assert job.state == RunState.FINISHED and not job.state.live
     # The raw per-batch loss is recovered from Keras's running mean: its average matches the epoch's loss.
     first = [b for b in batches if b["epoch"] == 1]
     assert abs(np.mean([b["loss"] for b in first]) - epochs[0]["loss"]) < 0.05
@@ -107,7 +111,7 @@ def test_nan_loss_fails_the_run_with_a_message_and_the_app_stays_up(tmp_path):
     assert result.status == "failed"
     assert result.error.startswith("NaN or Inf loss encountered at epoch 1, batch ")
     assert "Lower the learning rate (now 10; try 1)" in result.error
-    assert read_json(Path(result.run_dir) / "status.json")["error"] == result.error
+    assert read_status(Path(result.run_dir)).error == result.error
 
 
 @pytest.mark.slow
@@ -140,11 +144,8 @@ def test_a_second_job_waits_in_the_queue(tmp_path):
     assert second.state == "queued" and second in manager.queued()
     assert load_run(second.run_dir, manager.live_ids()).state == "queued"
     manager.wait(second.run_id)
-    assert first.state == "done" and second.result.status == "finished"
-    assert (
-        first.result.seconds > 0
-        and read_json(first.run_dir / "status.json")["finished"] <= read_json(second.run_dir / "status.json")["started"]
-    )
+    assert first.state == RunState.FINISHED and second.result.status == RunState.FINISHED
+    assert first.result.seconds > 0 and read_status(first.run_dir).finished <= read_status(second.run_dir).started
 
 
 def test_a_run_left_running_by_a_dead_process_shows_interrupted(tmp_path):
@@ -153,9 +154,9 @@ def test_a_run_left_running_by_a_dead_process_shows_interrupted(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     import socket
 
-    update_status(run, status="running", pid=int(dead.stdout), host=socket.gethostname())
+    update_status(run, state=RunState.RUNNING, pid=int(dead.stdout), host=socket.gethostname())
     (runs,) = list_runs(tmp_path)
-    assert runs.state == "interrupted" and "server stopped" in runs.status["error"]
+    assert runs.state == RunState.INTERRUPTED and "server stopped" in runs.status.error
 
 
 def test_early_stopping_and_reduce_on_plateau_act(tmp_path):

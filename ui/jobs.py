@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.jobs import JobManager, get_manager
 from core.runs import workspace_dir
+from core.status import RunState
 
 POLL_SECONDS = 1.0
 
@@ -26,16 +27,9 @@ def uploads_for_job(source: str) -> dict:
 
 
 def progress_text(job) -> str:
-    _, _, progress = job.store.snapshot()
-    if job.state == "queued":
-        return "queued"
-    epoch, epochs = progress.get("epoch", 0), progress.get("epochs", 0)
-    step, steps = progress.get("step", 0), progress.get("steps_per_epoch", 0)
-    phase = progress.get("phase", "starting")
-    if phase != "training" or not epochs:
-        return phase
-    eta = progress.get("eta")
-    return f"epoch {epoch}/{epochs}, batch {step}/{steps}" + (f", ETA {eta:.0f} s" if eta is not None else "")
+    if job.state == RunState.QUEUED:
+        return str(RunState.QUEUED)
+    return job.store.snapshot()[2].text()
 
 
 def sidebar_status() -> None:
@@ -50,12 +44,8 @@ def _status_fragment() -> None:
     queued = manager().queued()
     if job is None:
         return
-    status = job.store.snapshot()[2]
     st.caption(f"Training **{job.run_id}**: {progress_text(job)}" + (f" · {len(queued)} queued" if queued else ""))
-    epochs, epoch = status.get("epochs") or 1, status.get("epoch", 0)
-    steps = status.get("steps_per_epoch") or 1
-    done = ((max(epoch, 1) - 1) * steps + status.get("step", 0)) / (epochs * steps)
-    st.progress(min(max(done, 0.0), 1.0))
+    st.progress(job.store.snapshot()[2].fraction)
 
 
 def pick_run(key: str, empty_message: str):
