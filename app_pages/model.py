@@ -13,10 +13,12 @@ from core.config import (
     OPTIMIZERS,
     SCHEDULES,
     StudioConfig,
+    apply_preset,
 )
 from core.data import default_image_size
 from core.errors import StudioError
-from core.models import PRESETS, apply_preset, build_model, reference_params, summarize
+from core.models import build_model, reference_params, summarize
+from core.presets import PRESETS
 from ui.data import current_dataset
 from ui.jobs import sidebar_status
 from ui.state import bound, config, replace_config

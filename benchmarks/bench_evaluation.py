@@ -17,10 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 import core  # noqa: E402,F401  (environment for TensorFlow)
-from core.config import StudioConfig  # noqa: E402
+from core.config import (
+    StudioConfig,  # noqa: E402
+    apply_preset,  # noqa: E402
+)
 from core.evaluation import evaluate_run  # noqa: E402
 from core.files import atomic_write_json  # noqa: E402
-from core.models import apply_preset, build_model  # noqa: E402
+from core.models import build_model  # noqa: E402
 from core.runs import BEST_MODEL, CLASSES_FILE, CONFIG_FILE, TEST_DATA_FILE, load_run  # noqa: E402
 from core.shapes import generate_shapes  # noqa: E402
 from core.status import RunState, update_status  # noqa: E402

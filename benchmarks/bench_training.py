@@ -21,8 +21,11 @@ import numpy as np  # noqa: E402
 
 import core  # noqa: E402,F401  (environment for TensorFlow)
 from core.callbacks import LiveMetrics, MetricsStore, NanGuard, StopOnRequest  # noqa: E402
-from core.config import TrainingConfig  # noqa: E402
-from core.models import apply_preset, build_model, compile_model  # noqa: E402
+from core.config import (
+    TrainingConfig,  # noqa: E402
+    apply_preset,  # noqa: E402
+)
+from core.models import build_model, compile_model  # noqa: E402
 from core.shapes import generate_shapes  # noqa: E402
 from core.training import STEPS_PER_EXECUTION, make_pipeline  # noqa: E402
 

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> StudioConfig:
     """The run's config: the file (or defaults), then the preset, then each flag given."""
-    from core.models import apply_preset
+    from core.config import apply_preset
 
     if args.config:
         try:

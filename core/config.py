@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import StudioError
+from core.presets import MAX_BLOCKS, MAX_DENSE, PRESETS
 
 BUILTIN_SOURCES = ("builtin:shapes", "builtin:digits")
 KERAS_SOURCES = ("keras:mnist", "keras:fashion_mnist", "keras:cifar10", "keras:cifar100")
@@ -117,8 +118,6 @@ MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 MONITORS = ("val_loss", "val_accuracy")
-MAX_BLOCKS = 6
-MAX_DENSE = 3
 
 
 @dataclass
@@ -155,8 +154,6 @@ class ModelConfig:
     pretrained: bool = True
 
     def validate(self) -> None:
-        from core.models import PRESETS  # the preset table lives with the builders
-
         if self.preset not in PRESETS and self.preset != "custom":
             raise StudioError(f"model.preset is '{self.preset}': choose one of {', '.join(PRESETS)} or custom.")
         _choice("model.architecture", self.architecture, ARCHITECTURES)
@@ -367,3 +364,15 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
     else:
         return value
     raise StudioError(f"{path} must be a {hint.__name__}, not {value!r}.")
+
+
+def apply_preset(preset_id: str, base: ModelConfig | None = None) -> ModelConfig:
+    """A ModelConfig with the preset's values; settings a preset does not fix come from ``base`` or defaults."""
+    if preset_id not in PRESETS:
+        raise StudioError(f"Unknown preset '{preset_id}': choose one of {', '.join(PRESETS)}.")
+    fresh = dataclasses.replace(
+        ModelConfig(),
+        **{k: v for k, v in vars(base or ModelConfig()).items() if k in ("activation", "l1", "l2", "normalization")},
+    )
+    values = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset_id].values.items()}
+    return dataclasses.replace(fresh, preset=preset_id, **values)

@@ -6,131 +6,15 @@ model (it runs in the training input pipeline), so the inference graph that gets
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from core.config import MAX_BLOCKS, MAX_DENSE, ModelConfig, TrainingConfig
+from core.config import ModelConfig, TrainingConfig, apply_preset
 from core.errors import StudioError
-
-
-@dataclass(frozen=True)
-class Preset:
-    title: str
-    source: str
-    input_shape: tuple[int, int, int]
-    values: dict
-
-
-def _filters(*first: int) -> list[int]:
-    values = list(first)
-    while len(values) < MAX_BLOCKS:
-        values.append(values[-1])
-    return values
-
-
-def _dense(*first: int) -> list[int]:
-    return (list(first) + [128, 64, 32])[:MAX_DENSE]
-
-
-def _cnn(filters: tuple[int, ...], dense: int, **changes) -> dict:
-    """Slider values of a plain tutorial CNN: 3×3 valid convs, max pooling, Flatten, one Dense, softmax."""
-    values = dict(
-        architecture="cnn",
-        conv_blocks=len(filters),
-        filters=_filters(*filters),
-        convs_per_block=1,
-        kernel_size=3,
-        padding="valid",
-        pooling="max",
-        pool_last=True,
-        batch_norm=False,
-        block_dropout=0.0,
-        head="flatten",
-        flatten_dropout=0.0,
-        dense_layers=1,
-        dense_units=_dense(dense),
-        dense_dropout=0.0,
-        output="softmax",
-    )
-    values.update(changes)
-    return values
-
-
-PRESETS: dict[str, Preset] = {
-    "tutorial-cifar": Preset(
-        "CIFAR tutorial CNN",
-        "Conv32-Pool-Conv64-Pool-Conv128-Pool, Dense 512, Dropout 0.5 (the classic Keras/TensorFlow CIFAR recipe)",
-        (32, 32, 3),
-        _cnn((32, 64, 128), 512, dense_dropout=0.5),
-    ),
-    "cifar-bn": Preset(
-        "CIFAR CNN with BatchNorm",
-        "Conv(64,128,64)-BatchNorm-MaxPool blocks, Flatten, Dropout 0.5, Dense 32, logits",
-        (32, 32, 3),
-        _cnn((64, 128, 64), 32, batch_norm=True, flatten_dropout=0.5, output="logits"),
-    ),
-    "mnist": Preset(
-        "MNIST tutorial CNN",
-        "Conv32-Pool-Conv64-Pool-Conv64, Dense 64 (the TensorFlow CNN tutorial)",
-        (28, 28, 1),
-        _cnn((32, 64, 64), 64, pool_last=False),
-    ),
-    "small-64": Preset(
-        "Small CNN for 64×64 images", "Conv32-Pool-Conv64-Pool, Dense 128", (64, 64, 3), _cnn((32, 64), 128)
-    ),
-    "resnet-small": Preset(
-        "Small ResNet",
-        "3 residual stages (16, 32, 64 filters; 2 blocks each) with BatchNorm, global average pooling",
-        (32, 32, 3),
-        _cnn(
-            (16, 32, 64),
-            128,
-            architecture="resnet",
-            convs_per_block=2,
-            padding="same",
-            pooling="none",
-            batch_norm=True,
-            head="global_average",
-            dense_layers=0,
-            initializer="he_normal",
-        ),
-    ),
-    "mobilenetv2-transfer": Preset(
-        "MobileNetV2 transfer learning",
-        "keras.applications MobileNetV2 base (frozen) with a new head: global average pooling, Dropout 0.2, Dense",
-        (96, 96, 3),
-        dict(
-            architecture="mobilenetv2",
-            head="global_average",
-            flatten_dropout=0.2,
-            dense_layers=0,
-            dense_units=_dense(128),
-            dense_dropout=0.0,
-            output="softmax",
-            normalization="symmetric",
-            mobilenet_alpha=1.0,
-            pretrained=True,
-        ),
-    ),
-}
-PRESET_CLASSES = 10
-
-
-def apply_preset(preset_id: str, base: ModelConfig | None = None) -> ModelConfig:
-    """A ModelConfig with the preset's values; settings a preset does not fix come from ``base`` or defaults."""
-    if preset_id not in PRESETS:
-        raise StudioError(f"Unknown preset '{preset_id}': choose one of {', '.join(PRESETS)}.")
-    fresh = dataclasses.replace(
-        ModelConfig(),
-        **{k: v for k, v in vars(base or ModelConfig()).items() if k in ("activation", "l1", "l2", "normalization")},
-    )
-    values = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset_id].values.items()}
-    return dataclasses.replace(fresh, preset=preset_id, **values)
-
+from core.presets import PRESET_CLASSES, PRESETS
 
 # --- Checks before building --------------------------------------------------------------------------
 

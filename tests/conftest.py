@@ -64,8 +64,7 @@ def keras_home(tmp_path, monkeypatch) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """One finished 2-epoch run of the mnist preset on the built-in digits, shared by read-only tests."""
-    from core.config import StudioConfig
-    from core.models import apply_preset
+    from core.config import StudioConfig, apply_preset
     from core.runs import load_run
     from core.training import train_run
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.config import StudioConfig
+from core.config import StudioConfig, apply_preset
 from core.evaluation import load_run_model, load_test_data, probabilities
 from core.export import FORMATS, export_run, read_manifest, run_litert, run_tfjs
-from core.models import apply_preset
 from core.runs import load_run
 from core.training import train_run
 from tests.conftest import class_zip, make_class_files

@@ -8,11 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from core.config import StudioConfig, TrainingConfig
+from core.config import StudioConfig, TrainingConfig, apply_preset
 from core.errors import StudioError
 from core.models import (
-    PRESETS,
-    apply_preset,
     build_model,
     compile_model,
     diagram,
@@ -21,6 +19,7 @@ from core.models import (
     mobilenet_weights_path,
     summarize,
 )
+from core.presets import PRESETS
 
 
 def build(config, shape=(32, 32, 3), classes=10, **kwargs):

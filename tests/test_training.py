@@ -11,10 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from core.config import StudioConfig
+from core.config import StudioConfig, apply_preset
 from core.files import read_json
 from core.jobs import JobManager
-from core.models import apply_preset
 from core.runs import list_runs, load_run, read_metrics
 from core.status import Phase, RunState, read_status, update_status
 from core.training import make_pipeline, train_run
