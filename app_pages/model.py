@@ -3,30 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from core.config import (
-    ACTIVATIONS,
-    INITIALIZERS,
-    MAX_BLOCKS,
-    MAX_DENSE,
-    MOBILENET_ALPHAS,
-    MONITORS,
-    OPTIMIZERS,
-    SCHEDULES,
-    StudioConfig,
-    apply_preset,
-)
+from core.config import StudioConfig, apply_preset
 from core.data import default_image_size
 from core.errors import StudioError
 from core.models import build_model, reference_params, summarize
 from core.presets import PRESETS
 from ui.data import current_dataset
-from ui.jobs import sidebar_status
-from ui.state import bound, config, replace_config
-
-LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-REGULARIZATION = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
-BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
-KERNELS = (1, 3, 5, 7)
+from ui.state import config, config_file_sidebar, field_widget
 
 
 @st.cache_data(max_entries=64, show_spinner="Building the model…")
@@ -39,11 +22,6 @@ def model_summary(model_json: str, input_shape: tuple, num_classes: int):
 @st.cache_data(max_entries=16, show_spinner=False)
 def tutorial_params(preset_id: str) -> int:
     return reference_params(preset_id)
-
-
-def with_value(options: tuple, value) -> list:
-    """Options for a select_slider, with the current value (say, from an uploaded config) among them."""
-    return sorted({*options, value})
 
 
 def on_preset_change() -> None:
@@ -61,26 +39,9 @@ def on_preset_change() -> None:
 
 
 cfg = config()
-sidebar_status()
 st.title("Model")
 
-# --- Config file -----------------------------------------------------------------------------------
-with st.sidebar:
-    st.download_button(
-        "Download config (JSON)",
-        cfg.to_json(),
-        file_name="cnn-studio-config.json",
-        mime="application/json",
-        key="config_download",
-    )
-    uploaded = st.file_uploader("Restore a config", type=["json"], key="config_upload")
-    if uploaded is not None and st.session_state.get("config_upload_id") != uploaded.file_id:
-        st.session_state["config_upload_id"] = uploaded.file_id
-        try:
-            replace_config(StudioConfig.from_json(uploaded.getvalue()))
-            st.rerun()
-        except StudioError as err:
-            st.error(f"{uploaded.name}: {err}")
+config_file_sidebar()
 
 try:
     dataset = current_dataset(cfg.data)
@@ -93,156 +54,62 @@ except StudioError as err:
         f"The Dataset page's dataset does not load ({err}). Showing the model for {size}×{size}×3 and 10 classes."
     )
 
-preset_ids = [*PRESETS, "custom"]
-bound(
-    st.selectbox,
-    "Start from",
-    "model.preset",
-    options=preset_ids,
-    on_change=on_preset_change,
-    format_func=lambda p: f"{p} — {PRESETS[p].title}" if p in PRESETS else "custom — your own CNN",
-)
+field_widget("model.preset", on_change=on_preset_change)
 if cfg.model.preset in PRESETS:
     st.caption(PRESETS[cfg.model.preset].source)
 
 settings, result = st.columns([1, 1], gap="large")
 with settings:
-    arch = cfg.model.architecture
+    arch, m, t = cfg.model.architecture, cfg.model, cfg.training
     if arch == "mobilenetv2":
         with st.expander("MobileNetV2 base", expanded=True):
-            bound(st.select_slider, "Width multiplier (alpha)", "model.mobilenet_alpha", options=list(MOBILENET_ALPHAS))
-            bound(st.checkbox, "Use ImageNet weights (from the Keras cache)", "model.pretrained")
+            field_widget("model.mobilenet_alpha")
+            field_widget("model.pretrained")
     else:
         label = "Residual stages" if arch == "resnet" else "Convolutional blocks"
         with st.expander(label, expanded=True):
-            blocks = bound(
-                st.slider, f"Number of {label.lower()}", "model.conv_blocks", min_value=1, max_value=MAX_BLOCKS
-            )
+            blocks = field_widget("model.conv_blocks", f"Number of {label.lower()}")
             cols = st.columns(3)
             for i in range(blocks):
                 with cols[i % 3]:
-                    bound(
-                        st.number_input,
-                        f"Filters, block {i + 1}",
-                        f"model.filters.{i}",
-                        step=8,
-                    )
-            per_block = "Residual blocks per stage" if arch == "resnet" else "Convolutions per block"
-            bound(st.slider, per_block, "model.convs_per_block", min_value=1, max_value=3)
-            bound(
-                st.select_slider, "Kernel size", "model.kernel_size", options=with_value(KERNELS, cfg.model.kernel_size)
-            )
+                    field_widget(f"model.filters.{i}")
+            field_widget("model.convs_per_block", "Residual blocks per stage" if arch == "resnet" else None)
+            field_widget("model.kernel_size")
             if arch == "cnn":
-                bound(st.radio, "Padding", "model.padding", options=["valid", "same"], horizontal=True)
-                bound(st.radio, "Pooling", "model.pooling", options=["max", "average", "none"], horizontal=True)
-                bound(st.checkbox, "Pool after the last block too", "model.pool_last")
-                bound(st.checkbox, "BatchNormalization in each block", "model.batch_norm")
-            bound(st.slider, "Dropout after each block", "model.block_dropout", step=0.05)
+                for path in ("model.padding", "model.pooling", "model.pool_last", "model.batch_norm"):
+                    field_widget(path)
+            field_widget("model.block_dropout")
     with st.expander("Head", expanded=True):
-        bound(st.radio, "Feature maps to vector", "model.head", options=["flatten", "global_average"], horizontal=True)
-        bound(
-            st.slider,
-            "Dropout before the dense layers",
-            "model.flatten_dropout",
-            step=0.05,
-        )
-        dense = bound(st.slider, "Dense layers", "model.dense_layers", min_value=0, max_value=MAX_DENSE)
+        field_widget("model.head")
+        field_widget("model.flatten_dropout")
         cols = st.columns(3)
-        for i in range(dense):
+        for i in range(field_widget("model.dense_layers")):
             with cols[i]:
-                bound(
-                    st.number_input,
-                    f"Units, dense {i + 1}",
-                    f"model.dense_units.{i}",
-                    step=16,
-                )
-        bound(st.slider, "Dropout after each dense layer", "model.dense_dropout", step=0.05)
-        bound(
-            st.radio,
-            "Output",
-            "model.output",
-            options=["softmax", "logits"],
-            horizontal=True,
-            help="The loss follows: sparse categorical cross-entropy on probabilities or on logits.",
-        )
+                field_widget(f"model.dense_units.{i}")
+        field_widget("model.dense_dropout")
+        field_widget("model.output")
     with st.expander("Activation, initialization, regularization, input normalization"):
-        bound(st.selectbox, "Activation", "model.activation", options=list(ACTIVATIONS))
-        bound(st.selectbox, "Kernel initializer", "model.initializer", options=list(INITIALIZERS))
-        bound(st.select_slider, "L1 regularization", "model.l1", options=with_value(REGULARIZATION, cfg.model.l1))
-        bound(st.select_slider, "L2 regularization", "model.l2", options=with_value(REGULARIZATION, cfg.model.l2))
-        bound(
-            st.radio,
-            "Normalization (first layer of the model)",
-            "model.normalization",
-            options=["unit", "symmetric", "standardize"],
-            horizontal=True,
-            format_func={
-                "unit": "to [0, 1]",
-                "symmetric": "to [-1, 1]",
-                "standardize": "standardize (training-set mean/std)",
-            }.get,
-            help="The model takes raw 0–255 pixels; this layer scales them, in training and after export.",
-        )
+        for path in ("model.activation", "model.initializer", "model.l1", "model.l2", "model.normalization"):
+            field_widget(path)
     with st.expander("Training settings", expanded=True):
-        t = cfg.training
-        bound(st.selectbox, "Optimizer", "training.optimizer", options=list(OPTIMIZERS))
-        bound(
-            st.select_slider,
-            "Learning rate",
-            "training.learning_rate",
-            options=with_value(LEARNING_RATES, t.learning_rate),
-            format_func=lambda v: f"{v:g}",
-        )
+        field_widget("training.optimizer")
+        field_widget("training.learning_rate")
         if t.optimizer in ("sgd", "rmsprop"):
-            bound(st.slider, "Momentum", "training.momentum", step=0.01)
+            field_widget("training.momentum")
         if t.optimizer == "adamw":
-            bound(
-                st.select_slider,
-                "Weight decay",
-                "training.weight_decay",
-                options=with_value((0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.05), t.weight_decay),
-            )
-        bound(
-            st.selectbox,
-            "Learning-rate schedule",
-            "training.schedule",
-            options=list(SCHEDULES),
-            format_func={
-                "constant": "constant",
-                "step": "step decay",
-                "cosine": "cosine decay",
-                "plateau": "reduce on plateau",
-            }.get,
-        )
+            field_widget("training.weight_decay")
+        field_widget("training.schedule")
         if t.schedule == "step":
-            bound(
-                st.slider,
-                "Decay every N epochs",
-                "training.step_epochs",
-            )
-            bound(st.slider, "Decay factor", "training.step_factor", step=0.05)
+            field_widget("training.step_epochs")
+            field_widget("training.step_factor")
         if t.schedule == "plateau":
-            bound(
-                st.slider,
-                "Plateau patience (epochs)",
-                "training.plateau_patience",
-            )
-            bound(st.slider, "Plateau factor", "training.plateau_factor", step=0.05)
-        bound(st.select_slider, "Batch size", "training.batch_size", options=with_value(BATCH_SIZES, t.batch_size))
-        bound(
-            st.slider,
-            "Epochs",
-            "training.epochs",
-        )
-        bound(st.slider, "Label smoothing", "training.label_smoothing", step=0.05)
-        if bound(st.checkbox, "Early stopping", "training.early_stopping"):
-            bound(st.selectbox, "Monitor", "training.monitor", options=list(MONITORS))
-            bound(
-                st.slider,
-                "Patience (epochs)",
-                "training.patience",
-            )
-            bound(st.checkbox, "Restore the best weights", "training.restore_best")
+            field_widget("training.plateau_patience")
+            field_widget("training.plateau_factor")
+        for path in ("training.batch_size", "training.epochs", "training.label_smoothing"):
+            field_widget(path)
+        if field_widget("training.early_stopping"):
+            for path in ("training.monitor", "training.patience", "training.restore_best"):
+                field_widget(path)
 
 with result:
     try:

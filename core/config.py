@@ -1,7 +1,9 @@
 """One dataclass tree for a whole project (data, augmentation, model, training) that round-trips to JSON.
 
-Field paths such as ``"data.image_size"`` are also the Streamlit widget keys, so a page can seed every
-widget from a config and write the widgets back into it.
+Each field is declared once with ``setting(default, label, help, range or choices…)``; ``FIELDS`` collects
+them, and validation, the page widgets, the CLI flags and the README's settings table all come from it.
+Field paths such as ``"data.image_size"`` are also the Streamlit widget keys and the CLI flags
+(``--data.image_size 64``).
 """
 
 from __future__ import annotations
@@ -14,74 +16,97 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import StudioError
+from core.fields import FieldInfo, check, collect, markdown_table, setting
 from core.presets import MAX_BLOCKS, MAX_DENSE, PRESETS
 
 BUILTIN_SOURCES = ("builtin:shapes", "builtin:digits")
 KERAS_SOURCES = ("keras:mnist", "keras:fashion_mnist", "keras:cifar10", "keras:cifar100")
 USER_SOURCES = ("zip", "folder", "images")
 SOURCES = BUILTIN_SOURCES + KERAS_SOURCES + USER_SOURCES
+SOURCE_NAMES = {
+    "builtin:shapes": "Shapes — built-in, generated (RGB)",
+    "builtin:digits": "Digits — built-in, scikit-learn (8×8 handwriting)",
+    "keras:mnist": "MNIST — Keras dataset",
+    "keras:fashion_mnist": "Fashion-MNIST — Keras dataset",
+    "keras:cifar10": "CIFAR-10 — Keras dataset",
+    "keras:cifar100": "CIFAR-100 — Keras dataset",
+    "zip": "ZIP of class folders — upload",
+    "folder": "Folder of class folders — on the server",
+    "images": "Your own images per class — upload or camera",
+}
 COLOR_MODES = ("auto", "rgb", "grayscale")
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
-
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 512
-# Valid ranges of numeric fields. validate() enforces them and the pages draw their widgets with them, so a
-# config that loads always fits its widgets (a widget given a value outside its range raises).
-BOUNDS: dict[str, tuple[float, float]] = {
-    "data.shapes_count": (20, 20_000),
-    "data.val_split": (0.0, 0.5),
-    "data.test_split": (0.0, 0.5),
-    "data.seed": (0, 2**31 - 1),
-    "augment.rotation": (0.0, 180.0),
-    "augment.zoom": (0.0, 0.5),
-    "augment.translation": (0.0, 0.5),
-    "augment.contrast": (0.0, 1.0),
-    "model.filters": (0, 1024),
-    "model.dense_units": (0, 4096),
-    "model.block_dropout": (0.0, 0.9),
-    "model.flatten_dropout": (0.0, 0.9),
-    "model.dense_dropout": (0.0, 0.9),
-    "training.epochs": (1, 500),
-    "training.patience": (0, 100),
-    "training.step_epochs": (1, 100),
-    "training.plateau_patience": (0, 50),
-    "training.momentum": (0.0, 0.99),
-    "training.step_factor": (0.01, 0.99),
-    "training.plateau_factor": (0.01, 0.99),
-    "training.label_smoothing": (0.0, 0.5),
-}
+MIN_TRAIN_SHARE = 0.1  # validation + test may not leave less than this for training
 
 
 @dataclass
 class DataConfig:
     """Where the images come from and how they are shaped and split."""
 
-    source: str = "builtin:shapes"
+    source: str = setting("builtin:shapes", "Source", "where the images come from", choices=SOURCES, names=SOURCE_NAMES)
     # File or folder for the "zip" and "folder" sources (the uploaded file's name in the app).
-    path: str = ""
-    # Square side in pixels; 0 means the source's own default (see core.data.default_image_size).
-    image_size: int = 0
-    color_mode: str = "auto"
-    shapes_count: int = 1800
-    val_split: float = 0.15
-    test_split: float = 0.15
-    # Keras sets ship a train/test split; keep their test images as the test split.
-    use_official_test: bool = True
-    seed: int = 42
+    path: str = setting("", "Folder or ZIP path", "the folder of class folders, or the ZIP, for those two sources")
+    image_size: int = setting(
+        0,
+        "Image size (pixels, square)",
+        "images are resized to this square side",
+        low=MIN_IMAGE_SIZE,
+        high=MAX_IMAGE_SIZE,
+        unit="pixels",
+        step=1,
+        zero="the source's default",
+        aliases=("--image-size",),
+    )
+    color_mode: str = setting(
+        "auto",
+        "Colour",
+        "auto keeps grayscale sources at one channel and colour sources at three",
+        choices=COLOR_MODES,
+        widget="radio",
+    )
+    shapes_count: int = setting(
+        1800, "Number of generated images", "size of the built-in Shapes set", low=20, high=20_000, step=20
+    )
+    val_split: float = setting(
+        0.15,
+        "Validation fraction",
+        "share of images held out to watch training",
+        low=0.0,
+        high=0.5,
+        step=0.05,
+        aliases=("--val-split",),
+    )
+    test_split: float = setting(
+        0.15,
+        "Test fraction",
+        "share of images held out for the final score",
+        low=0.0,
+        high=0.5,
+        step=0.05,
+        aliases=("--test-split",),
+    )
+    use_official_test: bool = setting(
+        True, "Use the official test set", "Keras sets ship a test split: keep it as the test split"
+    )
+    seed: int = setting(
+        42,
+        "Seed (split, shapes and augmentation)",
+        "the same seed gives the same split, shapes, augmentation and initial weights",
+        low=0,
+        high=2**31 - 1,
+        step=1,
+        widget="number",
+        aliases=("--seed",),
+    )
 
     def validate(self) -> None:
-        _choice("data.source", self.source, SOURCES)
-        _choice("data.color_mode", self.color_mode, COLOR_MODES)
-        if self.image_size and not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE:
+        _check_section(self, "data")
+        if self.val_split + self.test_split >= 1 - MIN_TRAIN_SHARE:
             raise StudioError(
-                f"data.image_size is {self.image_size}: pick a size from {MIN_IMAGE_SIZE} to "
-                f"{MAX_IMAGE_SIZE} pixels, or 0 for the source's default."
-            )
-        _check_bounds(self, "data")
-        if self.val_split + self.test_split >= 0.9:
-            raise StudioError(
-                f"data.val_split {self.val_split} + data.test_split {self.test_split} leave under 10% "
-                "of the images for training: lower one of them."
+                f"data.val_split {self.val_split} + data.test_split {self.test_split} leave under "
+                f"{MIN_TRAIN_SHARE:.0%} of the images for training: lower one of them."
             )
         if self.source in ("zip", "folder") and not self.path:
             raise StudioError(f"data.path is empty: the '{self.source}' source needs a {self.source} path.")
@@ -91,15 +116,20 @@ class DataConfig:
 class AugmentConfig:
     """Random augmentation applied to training batches only (never at inference)."""
 
-    flip: str = "none"
-    rotation: float = 0.0  # degrees, both directions
-    zoom: float = 0.0  # fraction, in and out
-    translation: float = 0.0  # fraction of the image side
-    contrast: float = 0.0  # factor, 0 = off
+    flip: str = setting("none", "Flip", "random mirror images", choices=FLIP_MODES, widget="select")
+    rotation: float = setting(
+        0.0, "Rotation (±degrees)", "random rotation, both directions", low=0.0, high=180.0, unit="degrees", step=5.0
+    )
+    zoom: float = setting(0.0, "Zoom (±fraction)", "random zoom in and out", low=0.0, high=0.5, step=0.05)
+    translation: float = setting(
+        0.0, "Translation (±fraction)", "random shift, as a fraction of the image side", low=0.0, high=0.5, step=0.05
+    )
+    contrast: float = setting(
+        0.0, "Contrast (±factor)", "random contrast change; 0 is off", low=0.0, high=1.0, step=0.05
+    )
 
     def validate(self) -> None:
-        _choice("augment.flip", self.flip, FLIP_MODES)
-        _check_bounds(self, "augment")
+        _check_section(self, "augment")
 
     @property
     def active(self) -> bool:
@@ -114,10 +144,29 @@ ACTIVATIONS = ("relu", "elu", "gelu", "swish", "tanh", "leaky_relu")
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal")
 OUTPUTS = ("softmax", "logits")
 NORMALIZATIONS = ("unit", "symmetric", "standardize")
+NORMALIZATION_NAMES = {
+    "unit": "to [0, 1]",
+    "symmetric": "to [-1, 1]",
+    "standardize": "standardize (training-set mean/std)",
+}
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
+PRESET_CHOICES = (*PRESETS, "custom")
+PRESET_NAMES = {**{k: f"{k} — {p.title}" for k, p in PRESETS.items()}, "custom": "custom — your own CNN"}
+REGULARIZATION_STEPS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
+SCHEDULE_NAMES = {
+    "constant": "constant",
+    "step": "step decay",
+    "cosine": "cosine decay",
+    "plateau": "reduce on plateau",
+}
 MONITORS = ("val_loss", "val_accuracy")
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512)
+KERNEL_SIZES = (1, 3, 5, 7)
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2, 0.05)
+DROPOUT = dict(low=0.0, high=0.9, step=0.05)
 
 
 @dataclass
@@ -128,96 +177,168 @@ class ModelConfig:
     ``conv_blocks`` and ``dense_layers`` are used, so a slider moving back and forth loses nothing.
     """
 
-    preset: str = "tutorial-cifar"
-    architecture: str = "cnn"
-    conv_blocks: int = 3
-    filters: list[int] = field(default_factory=lambda: [32, 64, 128, 128, 256, 256])
-    convs_per_block: int = 1
-    kernel_size: int = 3
-    padding: str = "valid"
-    pooling: str = "max"
-    pool_last: bool = True
-    batch_norm: bool = False
-    block_dropout: float = 0.0
-    head: str = "flatten"
-    flatten_dropout: float = 0.0
-    dense_layers: int = 1
-    dense_units: list[int] = field(default_factory=lambda: [512, 128, 64])
-    dense_dropout: float = 0.5
-    activation: str = "relu"
-    initializer: str = "glorot_uniform"
-    l1: float = 0.0
-    l2: float = 0.0
-    output: str = "softmax"
-    normalization: str = "unit"
-    mobilenet_alpha: float = 1.0
-    pretrained: bool = True
+    preset: str = setting(
+        "tutorial-cifar",
+        "Start from",
+        "a tutorial's recipe (on the CLI its values are applied, then the other flags)",
+        choices=PRESET_CHOICES,
+        names=PRESET_NAMES,
+        widget="select",
+        aliases=("--preset",),
+    )
+    architecture: str = setting(
+        "cnn",
+        "Architecture",
+        "plain CNN, residual network or a MobileNetV2 base",
+        choices=ARCHITECTURES,
+        widget="select",
+    )
+    conv_blocks: int = setting(
+        3, "Convolutional blocks", "conv blocks (residual stages for resnet)", low=1, high=MAX_BLOCKS
+    )
+    filters: list[int] = setting(
+        [32, 64, 128, 128, 256, 256],
+        "Filters per block",
+        "filters of each block; only the first conv_blocks are used",
+        low=0,
+        high=1024,
+        step=8,
+        item="Filters, block {i}",
+    )
+    convs_per_block: int = setting(
+        1, "Convolutions per block", "conv layers per block (residual blocks per stage for resnet)", low=1, high=3
+    )
+    kernel_size: int = setting(
+        3, "Kernel size", "side of each square convolution kernel", low=1, high=11, unit="pixels", options=KERNEL_SIZES
+    )
+    padding: str = setting("valid", "Padding", "valid shrinks each feature map, same keeps its size", choices=PADDINGS)
+    pooling: str = setting("max", "Pooling", "2×2 pooling after each block", choices=POOLINGS)
+    pool_last: bool = setting(True, "Pool after the last block too", "pool after the last block as well")
+    batch_norm: bool = setting(False, "BatchNormalization in each block", "normalize each block's output")
+    block_dropout: float = setting(0.0, "Dropout after each block", "dropout rate after each block", **DROPOUT)
+    head: str = setting("flatten", "Feature maps to vector", "how the last feature maps become a vector", choices=HEADS)
+    flatten_dropout: float = setting(0.0, "Dropout before the dense layers", "dropout rate on that vector", **DROPOUT)
+    dense_layers: int = setting(1, "Dense layers", "hidden dense layers before the output", low=0, high=MAX_DENSE)
+    dense_units: list[int] = setting(
+        [512, 128, 64],
+        "Units per dense layer",
+        "units of each dense layer; only the first dense_layers are used",
+        low=0,
+        high=4096,
+        step=16,
+        item="Units, dense {i}",
+    )
+    dense_dropout: float = setting(
+        0.5, "Dropout after each dense layer", "dropout rate after each dense layer", **DROPOUT
+    )
+    activation: str = setting("relu", "Activation", "activation of every hidden layer", choices=ACTIVATIONS)
+    initializer: str = setting(
+        "glorot_uniform", "Kernel initializer", "initial weights of conv and dense layers", choices=INITIALIZERS
+    )
+    l1: float = setting(
+        0.0, "L1 regularization", "L1 penalty on the kernels", low=0.0, high=1.0, options=REGULARIZATION_STEPS
+    )
+    l2: float = setting(
+        0.0, "L2 regularization", "L2 penalty on the kernels", low=0.0, high=1.0, options=REGULARIZATION_STEPS
+    )
+    output: str = setting(
+        "softmax",
+        "Output",
+        "the loss follows: sparse categorical cross-entropy on probabilities or on logits",
+        choices=OUTPUTS,
+    )
+    normalization: str = setting(
+        "unit",
+        "Normalization (first layer of the model)",
+        "the model takes raw 0–255 pixels; this layer scales them, in training and after export",
+        choices=NORMALIZATIONS,
+        names=NORMALIZATION_NAMES,
+    )
+    mobilenet_alpha: float = setting(
+        1.0,
+        "Width multiplier (alpha)",
+        "MobileNetV2's width multiplier",
+        choices=MOBILENET_ALPHAS,
+        widget="select_slider",
+    )
+    pretrained: bool = setting(
+        True, "Use ImageNet weights (from the Keras cache)", "start MobileNetV2 from ImageNet weights"
+    )
 
     def validate(self) -> None:
-        if self.preset not in PRESETS and self.preset != "custom":
-            raise StudioError(f"model.preset is '{self.preset}': choose one of {', '.join(PRESETS)} or custom.")
-        _choice("model.architecture", self.architecture, ARCHITECTURES)
-        _choice("model.padding", self.padding, PADDINGS)
-        _choice("model.pooling", self.pooling, POOLINGS)
-        _choice("model.head", self.head, HEADS)
-        _choice("model.activation", self.activation, ACTIVATIONS)
-        _choice("model.initializer", self.initializer, INITIALIZERS)
-        _choice("model.output", self.output, OUTPUTS)
-        _choice("model.normalization", self.normalization, NORMALIZATIONS)
-        _range("model.conv_blocks", self.conv_blocks, 1, MAX_BLOCKS)
-        _range("model.convs_per_block", self.convs_per_block, 1, 3)
-        _range("model.kernel_size", self.kernel_size, 1, 11)
-        _range("model.dense_layers", self.dense_layers, 0, MAX_DENSE)
-        if len(self.filters) != MAX_BLOCKS or len(self.dense_units) != MAX_DENSE:
-            raise StudioError(
-                f"model.filters needs {MAX_BLOCKS} numbers and model.dense_units {MAX_DENSE} (unused ones are kept "
-                f"for the sliders); got {len(self.filters)} and {len(self.dense_units)}."
-            )
+        _check_section(self, "model")
         for i, n in enumerate(self.filters[: self.conv_blocks]):
             if n < 1:
                 raise StudioError(f"Block {i + 1} has {n} filters (model.filters.{i}): give it at least 1 filter.")
         for i, n in enumerate(self.dense_units[: self.dense_layers]):
             if n < 1:
                 raise StudioError(f"Dense layer {i + 1} has {n} units (model.dense_units.{i}): give it at least 1.")
-        _check_bounds(self, "model")
-        for name in ("l1", "l2"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise StudioError(f"model.{name} is {getattr(self, name)}: pick a regularization factor from 0 to 1.")
-        if self.mobilenet_alpha not in MOBILENET_ALPHAS:
-            raise StudioError(f"model.mobilenet_alpha is {self.mobilenet_alpha}: choose one of {MOBILENET_ALPHAS}.")
 
 
 @dataclass
 class TrainingConfig:
     """How the model is compiled and fitted."""
 
-    optimizer: str = "adam"
-    learning_rate: float = 0.001
-    momentum: float = 0.9  # SGD and RMSprop
-    weight_decay: float = 0.0001  # AdamW
-    schedule: str = "constant"
-    step_epochs: int = 5  # step decay: every this many epochs…
-    step_factor: float = 0.5  # …multiply the learning rate by this
-    plateau_patience: int = 2
-    plateau_factor: float = 0.5
-    batch_size: int = 32
-    epochs: int = 10
-    early_stopping: bool = False
-    monitor: str = "val_loss"
-    patience: int = 3
-    restore_best: bool = True
-    label_smoothing: float = 0.0
+    optimizer: str = setting("adam", "Optimizer", "the weight update rule", choices=OPTIMIZERS)
+    learning_rate: float = setting(
+        0.001,
+        "Learning rate",
+        "step size of the optimizer",
+        low=0.0,
+        high=10.0,
+        low_open=True,
+        options=LEARNING_RATES,
+        aliases=("--learning-rate",),
+    )
+    momentum: float = setting(0.9, "Momentum", "SGD and RMSprop only", low=0.0, high=0.99, step=0.01)
+    weight_decay: float = setting(0.0001, "Weight decay", "AdamW only", low=0.0, high=1.0, options=WEIGHT_DECAYS)
+    schedule: str = setting(
+        "constant",
+        "Learning-rate schedule",
+        "how the learning rate changes",
+        choices=SCHEDULES,
+        names=SCHEDULE_NAMES,
+        widget="select",
+    )
+    step_epochs: int = setting(
+        5, "Decay every N epochs", "step decay: every this many epochs…", low=1, high=100, unit="epochs"
+    )
+    step_factor: float = setting(
+        0.5, "Decay factor", "…multiply the learning rate by this", low=0.01, high=0.99, step=0.05
+    )
+    plateau_patience: int = setting(
+        2,
+        "Plateau patience (epochs)",
+        "reduce on plateau after this many epochs without gain",
+        low=0,
+        high=50,
+        unit="epochs",
+    )
+    plateau_factor: float = setting(
+        0.5, "Plateau factor", "reduce on plateau: multiply the learning rate by this", low=0.01, high=0.99, step=0.05
+    )
+    batch_size: int = setting(
+        32, "Batch size", "images per training step", low=1, high=8192, options=BATCH_SIZES, aliases=("--batch-size",)
+    )
+    epochs: int = setting(10, "Epochs", "passes over the training images", low=1, high=500, aliases=("--epochs",))
+    early_stopping: bool = setting(False, "Early stopping", "stop when the monitored value stops improving")
+    monitor: str = setting(
+        "val_loss",
+        "Monitor",
+        "the value early stopping and the best checkpoint watch",
+        choices=MONITORS,
+        widget="select",
+    )
+    patience: int = setting(
+        3, "Patience (epochs)", "early stopping waits this many epochs without gain", low=0, high=100, unit="epochs"
+    )
+    restore_best: bool = setting(True, "Restore the best weights", "early stopping keeps the best epoch's weights")
+    label_smoothing: float = setting(
+        0.0, "Label smoothing", "soften the one-hot targets by this much", low=0.0, high=0.5, step=0.05
+    )
 
     def validate(self) -> None:
-        _choice("training.optimizer", self.optimizer, OPTIMIZERS)
-        _choice("training.schedule", self.schedule, SCHEDULES)
-        _choice("training.monitor", self.monitor, MONITORS)
-        if not 0.0 < self.learning_rate <= 10.0:
-            raise StudioError(f"training.learning_rate is {self.learning_rate}: pick a value above 0, e.g. 0.001.")
-        _range("training.batch_size", self.batch_size, 1, 8192)
-        _check_bounds(self, "training")
-        if not 0.0 <= self.weight_decay <= 1.0:
-            raise StudioError(f"training.weight_decay is {self.weight_decay}: pick a value from 0 to 1.")
+        _check_section(self, "training")
 
 
 @dataclass
@@ -255,6 +376,27 @@ class StudioConfig:
         return cls.from_dict(data)
 
 
+# Every field of the config, by dotted path: the one table validation, widgets, CLI flags and README use.
+FIELDS: dict[str, FieldInfo] = collect(StudioConfig)
+
+
+def field_info(path: str) -> FieldInfo:
+    """The field of a path; list items (``model.filters.2``) belong to their list's field."""
+    head, _, last = path.rpartition(".")
+    return FIELDS[head] if last.isdigit() else FIELDS[path]
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from FIELDS."""
+    return markdown_table(FIELDS)
+
+
+def _check_section(section: Any, name: str) -> None:
+    for info in FIELDS.values():
+        if info.section == name:
+            check(info, getattr(section, info.path.split(".", 1)[1]))
+
+
 def get_field(config: StudioConfig, path: str) -> Any:
     """Value at a dotted path such as ``"data.image_size"`` or ``"model.filters.2"``."""
     obj: Any = config
@@ -286,28 +428,6 @@ def field_paths(config: StudioConfig) -> list[str]:
             else:
                 paths.append(f"{section.name}.{leaf.name}")
     return paths
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise StudioError(f"{name} is '{value}': choose one of {', '.join(allowed)}.")
-
-
-def _check_bounds(section: Any, prefix: str) -> None:
-    """Every BOUNDS entry of one section (each item of a list field)."""
-    for path, (low, high) in BOUNDS.items():
-        if not path.startswith(prefix + "."):
-            continue
-        value = getattr(section, path.split(".", 1)[1])
-        for i, item in enumerate(value if isinstance(value, list) else [value]):
-            if not low <= item <= high:
-                where = f"{path}.{i}" if isinstance(value, list) else path
-                raise StudioError(f"{where} is {item}: pick a value from {low:g} to {high:g}.")
-
-
-def _range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise StudioError(f"{name} is {value}: pick a whole number from {low} to {high}.")
 
 
 def _build(cls: type, data: Any, path: str) -> Any:

@@ -28,7 +28,10 @@ def test_every_field_path_reads_and_writes():
         ('{"data": {"sauce": "x"}}', r"Unknown config field 'config.data.sauce'"),
         ('{"data": {"image_size": "big"}}', r"config.data.image_size must be a int, not 'big'"),
         ('{"data": {"source": "keras:imagenet"}}', r"data.source is 'keras:imagenet': choose one of"),
-        ('{"data": {"image_size": 4}}', r"data.image_size is 4: pick a size from 8 to 512"),
+        (
+            '{"data": {"image_size": 4}}',
+            r"data.image_size is 4: pick a whole number from 8 to 512 pixels, or 0 for the source's default",
+        ),
         ('{"augment": {"rotation": 400}}', r"augment.rotation is 400.0: pick a value from 0 to 180"),
         ('{"data": {"val_split": 0.5, "test_split": 0.45}}', r"leave under 10% of the images for training"),
         ("[1, 2]", r"config must be a JSON object, not list"),

@@ -62,14 +62,14 @@ def test_a_change_followed_at_once_by_a_page_switch_reaches_the_config(app):
 
 @pytest.mark.parametrize("end", [0, 1])
 def test_any_valid_config_restores_into_the_widgets(app, end):
-    from core.config import BOUNDS, StudioConfig, field_paths, get_field, set_field
+    from core.config import StudioConfig, field_info, field_paths, get_field, set_field
 
     config = StudioConfig()
     config.data.source = "builtin:digits"
     for path in field_paths(config):
-        field = path.rsplit(".", 1)[0] if path.rsplit(".", 1)[-1].isdigit() else path
-        if field in BOUNDS:
-            set_field(config, path, type(get_field(config, path))(BOUNDS[field][end]))
+        spec = field_info(path).spec
+        if spec.low is not None and not spec.choices and not spec.low_open:
+            set_field(config, path, type(get_field(config, path))((spec.low, spec.high)[end]))
     if end:
         config.data.test_split = 0.3  # both splits at 0.5 would leave nothing to train on
         config.model.filters = [256] * 6  # 1024 filters at every block builds a 30 M-parameter model: slow

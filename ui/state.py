@@ -1,4 +1,4 @@
-"""The session's one StudioConfig, and widgets bound to its fields by key.
+"""The session's one StudioConfig, and widgets built from its field table and bound to it by key.
 
 Streamlit drops a widget's state when a page that does not draw it runs, so the config (a plain
 session_state entry) is the lasting copy: each bound widget is seeded from it and written back to it.
@@ -11,9 +11,13 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import BOUNDS, StudioConfig, get_field, set_field
+from core.config import FIELDS, StudioConfig, field_info, get_field, set_field
+from core.errors import StudioError
+from core.fields import FieldInfo, number_text
 
 CONFIG_KEY = "studio_config"
+SECTIONS = tuple(dict.fromkeys(info.section for info in FIELDS.values()))
+MAX_RADIO_CHOICES = 3
 
 
 def config() -> StudioConfig:
@@ -26,19 +30,107 @@ def replace_config(new: StudioConfig) -> None:
     """Adopt a whole config (an uploaded file): every bound widget is re-seeded from it."""
     st.session_state[CONFIG_KEY] = new
     for key in list(st.session_state.keys()):
-        if isinstance(key, str) and "." in key and key.split(".")[0] in ("data", "augment", "model", "training"):
+        if isinstance(key, str) and "." in key and key.split(".")[0] in SECTIONS:
             del st.session_state[key]
 
 
+def config_file_sidebar() -> None:
+    """Download the session's config as JSON, or restore one: a bad file says why and changes nothing."""
+    with st.sidebar:
+        st.download_button(
+            "Download config (JSON)",
+            config().to_json(),
+            file_name="cnn-studio-config.json",
+            mime="application/json",
+            key="config_download",
+        )
+        uploaded = st.file_uploader("Restore a config", type=["json"], key="config_upload")
+        if uploaded is not None and st.session_state.get("config_upload_id") != uploaded.file_id:
+            st.session_state["config_upload_id"] = uploaded.file_id
+            try:
+                replace_config(StudioConfig.from_json(uploaded.getvalue()))
+                st.rerun()
+            except StudioError as err:
+                st.error(f"{uploaded.name}: {err}")
+
+
+def widget_kind(info: FieldInfo) -> str:
+    """The widget a field gets: its spec's choice, else one that fits its type, choices and range."""
+    spec = info.spec
+    if spec.widget:
+        return spec.widget
+    if info.kind is bool:
+        return "checkbox"
+    if spec.choices:
+        return "radio" if len(spec.choices) <= MAX_RADIO_CHOICES else "select"
+    if spec.options:
+        return "select_slider"
+    if info.kind is list:
+        return "number"
+    if info.kind is str:
+        return "text"
+    return "slider"
+
+
+def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
+    """Draw the widget of a config field (``path`` is also its key), seeded from and written back to the config.
+
+    Label, help, range, step, options and their names all come from the field table; ``label`` and
+    keyword arguments (``on_change``, ``placeholder``…) override or add to them.
+    """
+    info = field_info(path)
+    spec = info.spec
+    kind = widget_kind(info)
+    if path not in st.session_state:
+        st.session_state[path] = get_field(config(), path)
+    if label is None:
+        label = spec.item.format(i=int(path.rsplit(".", 1)[1]) + 1) if path != info.path else spec.label
+    help_text = spec.help[0].upper() + spec.help[1:] + "."
+    if spec.low is not None and not spec.choices:
+        help_text += f" Allowed: {info.range_text()}."
+    kwargs.setdefault("help", help_text)
+    value_type = info.item_kind or info.kind
+    if spec.choices and kind != "select_slider":
+        kwargs["options"] = list(spec.choices)
+        if spec.names:
+            kwargs.setdefault("format_func", lambda v: spec.names.get(v, str(v)))
+    if kind == "select_slider":
+        kwargs["options"] = sorted({*(spec.choices or spec.options), st.session_state[path]})
+        if value_type is float:
+            kwargs.setdefault("format_func", number_text)
+    if kind in ("slider", "number"):
+        kwargs["min_value"], kwargs["max_value"] = value_type(spec.low), value_type(spec.high)
+        if spec.step is not None:
+            kwargs.setdefault("step", value_type(spec.step))
+    if kind == "radio":
+        kwargs.setdefault("horizontal", True)
+    widget = WIDGETS[kind]
+    return _bind(widget, label, path, **kwargs)
+
+
+WIDGETS: dict[str, Callable[..., Any]] = {
+    "checkbox": st.checkbox,
+    "radio": st.radio,
+    "select": st.selectbox,
+    "select_slider": st.select_slider,
+    "slider": st.slider,
+    "number": st.number_input,
+    "text": st.text_input,
+}
+
+
 def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> Any:
-    """Draw ``widget`` with ``key`` = the config field path, seeded from and written back to the config."""
+    """Draw ``widget`` with ``key`` = the config field path; numeric widgets get the field's range."""
     if key not in st.session_state:
         st.session_state[key] = get_field(config(), key)
-    field = key.rsplit(".", 1)[0] if key.rsplit(".", 1)[-1].isdigit() else key
-    if field in BOUNDS and widget in (st.slider, st.number_input):
-        # The config's own range, in the field's type: any config that validates fits its widget.
-        kind = type(get_field(config(), key))
-        kwargs["min_value"], kwargs["max_value"] = (kind(v) for v in BOUNDS[field])
+    info = field_info(key)
+    if info.spec.low is not None and widget in (st.slider, st.number_input):
+        value_type = info.item_kind or info.kind
+        kwargs["min_value"], kwargs["max_value"] = value_type(info.spec.low), value_type(info.spec.high)
+    return _bind(widget, label, key, **kwargs)
+
+
+def _bind(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> Any:
     then = kwargs.pop("on_change", None)
 
     def sync() -> None:
