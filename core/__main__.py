@@ -2,6 +2,8 @@
 
     python -m core train --data builtin:digits --preset mnist --epochs 2
     python -m core train --data photos.zip --image-size 64 --workspace runs
+    python -m core train --config cnn-studio-config.json --set model.filters=16,32 --training.optimizer adamw
+    python -m core settings      # every config field with its flag, default and range
     python -m core evaluate --run runs/20261122-101500-mnist-digits-1a2b
     python -m core export --run runs/20261122-101500-mnist-digits-1a2b --formats tfjs,tflite,tflite-int8
 
@@ -12,61 +14,101 @@ one-line message; a run that fails exits with status 1 (its JSON says why).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import sys
+import tempfile
+import textwrap
 from pathlib import Path
 
-from core.config import KERAS_SOURCES, StudioConfig
+from core.config import (
+    FIELDS,
+    KERAS_SOURCES,
+    StudioConfig,
+    apply_preset,
+    field_info,
+    get_field,
+    set_field,
+    settings_table,
+)
 from core.errors import StudioError
+from core.fields import FieldInfo, parse_text
 
 EXIT_FAILED_RUN = 1
 EXIT_BAD_INPUT = 2
+DATA_HELP = (
+    "shorthand for the source: builtin:digits, builtin:shapes, "
+    + ", ".join(KERAS_SOURCES)
+    + ", a folder with one subfolder per class, or a ZIP of such folders (default: the config's source)"
+)
+# TensorFlow's C++ start-up lines, written straight to file descriptor 2 before any Python logging exists:
+# CUDA plugin registration on a machine without CUDA, and absl's notice that it is not initialized yet.
+NATIVE_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|Unable to register cu(FFT|DNN|BLAS) factory|"
+    r"computation placer already registered|failed call to cuInit"
+)
+METAVARS = {bool: "BOOL", int: "N", float: "F", str: "TEXT", list: "N,N,..."}
+
+
+def field_help(info: FieldInfo) -> str:
+    """One flag's help, all from the field table: label, help, allowed values and default."""
+    text = f"{info.spec.label}: {info.spec.help}. Allowed: {info.range_text()}. Default: {info.default_text()}."
+    return text.replace("%", "%%")  # argparse formats help with %
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps help lines without breaking ids such as ``mobilenetv2-transfer`` at their hyphens."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def _metavar(info: FieldInfo) -> str:
+    return "CHOICE" if info.spec.choices and info.kind is str else METAVARS[info.kind]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core",
         description="CNN Studio from the command line: train image classifiers headless.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser(
         "train",
+        formatter_class=HelpFormatter,
         help="train a model and keep the run in the workspace",
-        description="Train a model headless, with a text progress bar on stderr and a JSON summary on stdout.",
+        description="Train a model headless, with a text progress bar on stderr and a JSON summary on stdout. "
+        "The config is the --config file (or the defaults), then --data, then the preset (its values), then "
+        "each field flag, then each --set. Every config field has a flag --SECTION.FIELD VALUE.",
     )
+    train.add_argument("--data", metavar="SOURCE", help=DATA_HELP)
+    train.add_argument("--config", metavar="FILE", type=Path, help="a config JSON downloaded from the app")
     train.add_argument(
-        "--data",
-        required=True,
-        metavar="SOURCE",
-        help="builtin:digits, builtin:shapes, "
-        + ", ".join(KERAS_SOURCES)
-        + ", a folder with one subfolder per class, or a ZIP of such folders",
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any config field, e.g. --set model.filters=16,32 (repeatable; applied last)",
     )
-    model = train.add_mutually_exclusive_group()
-    model.add_argument(
-        "--preset",
-        metavar="ID",
-        help="model preset id (tutorial-cifar, cifar-bn, mnist, small-64, "
-        "resnet-small, mobilenetv2-transfer); default: the config's, else tutorial-cifar",
-    )
-    model.add_argument("--config", metavar="FILE", type=Path, help="a config JSON downloaded from the app")
-    train.add_argument("--epochs", type=int, metavar="N")
-    train.add_argument("--batch-size", type=int, metavar="N")
-    train.add_argument("--image-size", type=int, metavar="N", help="square side in pixels (default: the source's)")
     colour = train.add_mutually_exclusive_group()
-    colour.add_argument("--grayscale", action="store_true", help="one channel")
-    colour.add_argument("--rgb", action="store_true", help="three channels")
-    train.add_argument("--val-split", type=float, metavar="F", help="validation fraction, 0 to 0.5")
-    train.add_argument("--test-split", type=float, metavar="F", help="test fraction, 0 to 0.5")
-    train.add_argument("--seed", type=int, metavar="N")
-    train.add_argument("--learning-rate", type=float, metavar="F")
+    colour.add_argument("--grayscale", action="store_true", help="one channel (data.color_mode grayscale)")
+    colour.add_argument("--rgb", action="store_true", help="three channels (data.color_mode rgb)")
     train.add_argument(
         "--workspace", metavar="DIR", help="where runs are kept (default: $CNN_STUDIO_WORKSPACE or ./runs)"
     )
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for info in FIELDS.values():
+        if info.section not in groups:
+            groups[info.section] = train.add_argument_group(f"{info.section} settings")
+        groups[info.section].add_argument(
+            info.flag, *info.spec.aliases, dest=info.path, metavar=_metavar(info), help=field_help(info)
+        )
     evaluate = commands.add_parser(
         "evaluate",
         help="score a run on its held-out test split",
@@ -91,13 +133,60 @@ def build_parser() -> argparse.ArgumentParser:
         "tflite-int8-io,webdemo (default: all)",
     )
     export.add_argument("--no-compare", action="store_true", help="skip running each format on the test split")
+    commands.add_parser(
+        "settings",
+        help="print every config field with its default and range (the README's settings table)",
+        description="Print the settings table, in Markdown, generated from the config's field declarations.",
+    )
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> StudioConfig:
-    """The run's config: the file (or defaults), then the preset, then each flag given."""
-    from core.config import apply_preset
+def apply_data(config: StudioConfig, source: str) -> None:
+    """``--data``: a built-in or Keras id, a folder of class folders, or a ZIP of them."""
+    if source.startswith(("builtin:", "keras:")):
+        config.data.source, config.data.path = source, ""
+        return
+    path = Path(source).expanduser()
+    if path.is_dir():
+        config.data.source, config.data.path = "folder", str(path)
+    elif path.suffix.lower() == ".zip":
+        if not path.is_file():
+            raise StudioError(f"--data {source}: no such ZIP file. Check the path.")
+        config.data.source, config.data.path = "zip", str(path)
+    else:
+        raise StudioError(
+            f"--data {source} is not a dataset: use builtin:digits, builtin:shapes, keras:mnist, "
+            "keras:fashion_mnist, keras:cifar10, keras:cifar100, a folder of class folders or a .zip of them."
+        )
 
+
+def field_changes(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    """(path, text, flag as typed) for every field flag given, in table order, then every --set."""
+    changes = [(path, getattr(args, path), f"--{path}") for path in FIELDS if getattr(args, path) is not None]
+    if args.grayscale or args.rgb:
+        changes.append(("data.color_mode", "grayscale" if args.grayscale else "rgb", "--grayscale/--rgb"))
+    for item in args.set:
+        path, sep, text = item.partition("=")
+        path = path.strip()
+        if not sep or not _is_field(path):
+            raise StudioError(
+                f"--set {item}: give FIELD=VALUE with a config field, e.g. --set training.epochs=5 "
+                "(python -m core settings lists them)."
+            )
+        changes.append((path, text, f"--set {path}"))
+    return changes
+
+
+def _is_field(path: str) -> bool:
+    try:
+        field_info(path)
+    except KeyError:
+        return False
+    return True
+
+
+def config_from_args(args: argparse.Namespace) -> StudioConfig:
+    """The run's config: the file (or defaults), then --data, then the preset, then each field flag and --set."""
     if args.config:
         try:
             config = StudioConfig.from_json(args.config.read_bytes())
@@ -105,46 +194,64 @@ def config_from_args(args: argparse.Namespace) -> StudioConfig:
             raise StudioError(f"Cannot read --config {args.config}: {err.strerror}.") from None
     else:
         config = StudioConfig()
-    source = args.data
-    if source.startswith(("builtin:", "keras:")):
-        config.data.source, config.data.path = source, ""
-    else:
-        path = Path(source).expanduser()
-        if path.is_dir():
-            config.data.source, config.data.path = "folder", str(path)
-        elif path.suffix.lower() == ".zip":
-            if not path.is_file():
-                raise StudioError(f"--data {source}: no such ZIP file. Check the path.")
-            config.data.source, config.data.path = "zip", str(path)
-        else:
-            raise StudioError(
-                f"--data {source} is not a dataset: use builtin:digits, builtin:shapes, keras:mnist, "
-                "keras:fashion_mnist, keras:cifar10, keras:cifar100, a folder of class folders or a .zip of them."
-            )
-    if args.preset:
-        config.model = apply_preset(args.preset, config.model)
-    for flag, path in (
-        ("epochs", "training.epochs"),
-        ("batch_size", "training.batch_size"),
-        ("image_size", "data.image_size"),
-        ("val_split", "data.val_split"),
-        ("test_split", "data.test_split"),
-        ("seed", "data.seed"),
-        ("learning_rate", "training.learning_rate"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            section, field = path.split(".")
-            setattr(getattr(config, section), field, value)
-    if args.grayscale:
-        config.data.color_mode = "grayscale"
-    elif args.rgb:
-        config.data.color_mode = "rgb"
+    if args.data:
+        apply_data(config, args.data)
+    changes = field_changes(args)
+    for path, text, _ in changes:
+        # A preset brings its values first; the flags that follow change them, as the sliders do in the app.
+        if path == "model.preset" and text.strip() != "custom":
+            config.model = apply_preset(text.strip(), config.model)
+    for path, text, flag in changes:
+        if path != "model.preset" or text.strip() == "custom":
+            set_field(config, path, parse_text(field_info(path), text, get_field(config, path), flag))
     return config.validate()
+
+
+def config_flags(config: StudioConfig) -> list[str]:
+    """Every field of ``config`` as command-line flags (``python -m core train`` rebuilds the same config)."""
+    flags: list[str] = []
+    for path, info in FIELDS.items():
+        flags += [info.flag, info.value_text(get_field(config, path))]
+    return flags
+
+
+@contextlib.contextmanager
+def native_stderr_filtered():
+    """Run a block with file descriptor 2 captured, then pass on every line but TensorFlow's start-up noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not NATIVE_NOISE.search(line):
+                    print(line, file=sys.stderr)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and list its devices with the C++ start-up lines filtered out: the CLI's stderr
+    carries only its own progress and messages."""
+    import logging
+    import warnings
+
+    with native_stderr_filtered():
+        import tensorflow as tf
+
+        tf.config.list_logical_devices()
+    tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
 
 
 def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # before importing TensorFlow: bad input fails at once
+    import_tensorflow_quietly()
 
     from core.progress import TextProgress
     from core.runs import workspace_dir
@@ -161,6 +268,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    import_tensorflow_quietly()
     from core.evaluation import evaluate_run, html_report
     from core.runs import find_run, workspace_dir
 
@@ -173,6 +281,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import_tensorflow_quietly()
     from core.export import FORMATS, export_run
     from core.runs import find_run, workspace_dir
 
@@ -199,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_evaluate(args)
         if args.command == "export":
             return run_export(args)
+        if args.command == "settings":
+            print(settings_table())
+            return 0
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -82,12 +82,16 @@ class FieldInfo:
             text = f"{len(self.default)} numbers, each {text}"
         return text + (f" (0: {spec.zero})" if spec.zero else "")
 
-    def default_text(self) -> str:
+    def value_text(self, value: Any) -> str:
+        """A value as the command line writes it (what :func:`parse_text` reads back)."""
         if self.kind is list:
-            return ",".join(str(v) for v in self.default)
+            return ",".join(str(v) for v in value)
         if self.kind is bool:
-            return str(self.default).lower()
-        return str(self.default) if self.default != "" else '""'
+            return str(value).lower()
+        return str(value)
+
+    def default_text(self) -> str:
+        return self.value_text(self.default) if self.default != "" else '""'
 
 
 def collect(root: type) -> dict[str, FieldInfo]:
@@ -137,9 +141,8 @@ def _check_number(where: str, value: float, info: FieldInfo) -> None:
     below = value <= spec.low if spec.low_open else value < spec.low
     if below or value > spec.high:
         what = "a whole number" if (info.item_kind or info.kind) is int else "a value"
-        span = (
-            f"above {spec.low:g} and at most {spec.high:g}" if spec.low_open else f"from {spec.low:g} to {spec.high:g}"
-        )
+        low, high = number_text(spec.low), number_text(spec.high)
+        span = f"above {low} and at most {high}" if spec.low_open else f"from {low} to {high}"
         unit = f" {spec.unit}" if spec.unit else ""
         zero = f", or 0 for {spec.zero}" if spec.zero else ""
         raise StudioError(f"{where} is {value}: pick {what} {span}{unit}{zero}.")

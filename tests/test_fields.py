@@ -1,0 +1,185 @@
+"""The field table is the one description of every config field: checks, widgets, CLI flags and README."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.__main__ import build_parser, config_flags, config_from_args
+from core.config import FIELDS, StudioConfig, apply_preset, field_paths, get_field, settings_table
+from core.errors import StudioError
+from core.fields import number_text
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMERIC = [info for info in FIELDS.values() if info.spec.low is not None and not info.spec.choices]
+
+
+def test_every_config_field_is_in_the_table_with_a_label_and_help():
+    leaves = {p.rsplit(".", 1)[0] if p.rsplit(".", 1)[1].isdigit() else p for p in field_paths(StudioConfig())}
+    assert leaves == set(FIELDS)
+    for info in FIELDS.values():
+        assert info.spec.label and info.spec.help, info.path
+        assert (info.spec.low is None) == (info.spec.high is None), info.path
+        if info.spec.choices:
+            assert info.default in info.spec.choices, info.path
+    assert StudioConfig().validate() == StudioConfig(), "the declared defaults are valid"
+
+
+@pytest.mark.parametrize("info", NUMERIC, ids=lambda info: info.path)
+def test_validate_names_field_value_and_range_from_the_table(info):
+    config = StudioConfig()
+    too_big = info.spec.high + (1 if (info.item_kind or info.kind) is int else 0.5)
+    value = [too_big] * len(info.default) if info.kind is list else too_big
+    section, name = info.path.split(".")
+    setattr(getattr(config, section), name, value)
+    where = f"{info.path}.0" if info.kind is list else info.path
+    with pytest.raises(StudioError, match=re.escape(f"{where} is {too_big}: pick")) as caught:
+        config.validate()
+    assert number_text(info.spec.high) in str(caught.value)
+
+
+@pytest.mark.parametrize("info", [i for i in FIELDS.values() if i.spec.choices], ids=lambda info: info.path)
+def test_validate_lists_the_choices_from_the_table(info):
+    config = StudioConfig()
+    section, name = info.path.split(".")
+    setattr(getattr(config, section), name, "nonsense" if info.kind is str else 0.123)
+    with pytest.raises(StudioError, match=re.escape(f"{info.path} is")) as caught:
+        config.validate()
+    assert all(str(choice) in str(caught.value) for choice in info.spec.choices)
+
+
+def _every_widget() -> None:
+    """A page that draws the widget of every config field (list items included) from the table."""
+    import streamlit as st
+
+    from core.config import StudioConfig, field_paths
+    from ui.state import config, field_widget
+
+    if "started" not in st.session_state:
+        st.session_state["started"] = True
+        config().data.image_size = 32  # 0 means "the source's default": the Dataset page puts that size in first
+    for path in field_paths(StudioConfig()):
+        field_widget(path)
+
+
+def test_every_widget_is_built_from_the_field_table():
+    app = AppTest.from_function(_every_widget, default_timeout=60)
+    app.run()
+    assert not app.exception
+    widgets = {}
+    for kind in ("checkbox", "radio", "selectbox", "select_slider", "slider", "number_input", "text_input"):
+        for widget in getattr(app, kind):
+            widgets[widget.key] = (kind, widget)
+    paths = field_paths(StudioConfig())
+    assert set(widgets) == set(paths), "one widget per field, keyed by its path"
+    for path in paths:
+        kind, widget = widgets[path]
+        head, _, last = path.rpartition(".")
+        info = FIELDS[head] if last.isdigit() else FIELDS[path]
+        label = info.spec.item.format(i=int(last) + 1) if last.isdigit() else info.spec.label
+        assert widget.label == label, path
+        assert widget.value == (32 if path == "data.image_size" else get_field(StudioConfig(), path)), path
+        if kind in ("slider", "number_input"):
+            assert (widget.min, widget.max) == (info.spec.low, info.spec.high), path
+        if kind in ("radio", "selectbox"):
+            assert len(widget.options) == len(info.spec.choices), path
+        if info.spec.help:
+            assert info.spec.help[1:] in widget.help, path
+    # A widget change reaches the session's config.
+    app.slider(key="training.epochs").set_value(7).run()
+    assert app.session_state["studio_config"].training.epochs == 7
+
+
+def test_train_help_lists_every_field_with_its_range():
+    parser = build_parser()
+    train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]
+    text = " ".join(train.format_help().split())
+    for info in FIELDS.values():
+        assert info.flag in text, info.path
+        assert " ".join(f"Allowed: {info.range_text()}.".split()) in text, info.path
+    for alias in ("--epochs", "--batch-size", "--image-size", "--preset", "--seed", "--learning-rate"):
+        assert alias in text
+
+
+def _changed_config() -> StudioConfig:
+    """A config that differs from the defaults in every section, list fields included."""
+    config = StudioConfig()
+    config.data.source, config.data.image_size, config.data.val_split = "builtin:digits", 24, 0.2
+    config.augment.flip, config.augment.rotation = "horizontal", 12.5
+    config.model = apply_preset("resnet-small")
+    config.model.filters = [8, 16, 24, 32, 40, 48]
+    config.model.activation, config.model.l2 = "gelu", 1e-4
+    config.training.optimizer, config.training.learning_rate, config.training.early_stopping = "adamw", 3e-4, True
+    return config.validate()
+
+
+def test_a_config_round_trips_through_the_cli_flags():
+    config = _changed_config()
+    args = build_parser().parse_args(["train", *config_flags(config)])
+    assert config_from_args(args) == config
+
+
+def test_config_alone_is_enough_and_flags_apply_on_top(tmp_path):
+    path = tmp_path / "cfg.json"
+    path.write_text(_changed_config().to_json())
+    args = build_parser().parse_args(["train", "--config", str(path)])
+    assert config_from_args(args) == _changed_config()
+    args = build_parser().parse_args(
+        ["train", "--config", str(path), "--epochs", "3", "--set", "model.filters=4,4", "--model.head", "flatten"]
+    )
+    config = config_from_args(args)
+    assert config.training.epochs == 3 and config.model.filters == [4, 4, 24, 32, 40, 48]
+    assert config.model.head == "flatten" and config.data.source == "builtin:digits"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "training.epoch=3"], "--set training.epoch=3: give FIELD=VALUE with a config field"),
+        (["--training.epochs", "many"], "--training.epochs 'many' is not a whole number: give e.g. 10"),
+        (["--model.batch_norm", "maybe"], "--model.batch_norm 'maybe' is not true or false"),
+        (["--model.dense_units", "1,2,3,4"], "--model.dense_units '1,2,3,4': give 1 to 3 comma-separated numbers"),
+        (["--data.val_split", "0.7"], "data.val_split is 0.7: pick a value from 0 to 0.5"),
+        (["--model.padding", "full"], "model.padding is 'full': choose one of valid, same"),
+    ],
+)
+def test_bad_flags_name_the_flag_the_value_and_the_fix(argv, message):
+    with pytest.raises(StudioError, match=re.escape(message)):
+        config_from_args(build_parser().parse_args(["train", *argv]))
+
+
+def test_readme_settings_table_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- settings:start -->\n(.*?)\n<!-- settings:end -->", readme, re.S)
+    assert block, "README.md has the settings block markers"
+    assert block.group(1).strip() == settings_table().strip(), (
+        "README's settings table drifted from the field table: run `python tools/update_readme.py`"
+    )
+
+
+@pytest.mark.slow
+def test_the_cli_prints_only_its_own_lines(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "core"]
+    train = subprocess.run(
+        [*command, "train", "--data", "builtin:digits", "--preset", "mnist", "--epochs", "1", "--workspace", "ws"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert train.returncode == 0, train.stderr[-2000:]
+    lines = [part.strip() for line in train.stderr.splitlines() for part in line.split("\r") if part.strip()]
+    assert lines and all(line.startswith("epoch 1/1 ") for line in lines), lines[:10]
+    run_dir = json.loads(train.stdout.splitlines()[-1])["run_dir"]
+    evaluate = subprocess.run(
+        [*command, "evaluate", "--run", run_dir], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
+    )
+    assert evaluate.returncode == 0 and evaluate.stderr.strip() == "", evaluate.stderr[-2000:]
+    assert json.loads(evaluate.stdout.splitlines()[-1])["accuracy"] > 0
