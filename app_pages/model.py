@@ -9,7 +9,16 @@ from core.errors import StudioError
 from core.models import build_model, reference_params, summarize
 from core.presets import PRESETS
 from ui.data import current_dataset
-from ui.state import config, config_file_sidebar, field_widget
+from ui.state import config, config_file_sidebar, field_group, field_widget, group_fields
+
+# The page's blocks: each draws the fields its group holds in the field table (core/config.py).
+GROUPS = {
+    "base": "MobileNetV2 base",
+    "blocks": "",  # titled after the architecture
+    "head": "Head",
+    "layers": "Activation, initialization, regularization, input normalization",
+    "training": "Training settings",
+}
 
 
 @st.cache_data(max_entries=64, show_spinner="Building the model…")
@@ -60,56 +69,11 @@ if cfg.model.preset in PRESETS:
 
 settings, result = st.columns([1, 1], gap="large")
 with settings:
-    arch, m, t = cfg.model.architecture, cfg.model, cfg.training
-    if arch == "mobilenetv2":
-        with st.expander("MobileNetV2 base", expanded=True):
-            field_widget("model.mobilenet_alpha")
-            field_widget("model.pretrained")
-    else:
-        label = "Residual stages" if arch == "resnet" else "Convolutional blocks"
-        with st.expander(label, expanded=True):
-            blocks = field_widget("model.conv_blocks", f"Number of {label.lower()}")
-            cols = st.columns(3)
-            for i in range(blocks):
-                with cols[i % 3]:
-                    field_widget(f"model.filters.{i}")
-            field_widget("model.convs_per_block", "Residual blocks per stage" if arch == "resnet" else None)
-            field_widget("model.kernel_size")
-            if arch == "cnn":
-                for path in ("model.padding", "model.pooling", "model.pool_last", "model.batch_norm"):
-                    field_widget(path)
-            field_widget("model.block_dropout")
-    with st.expander("Head", expanded=True):
-        field_widget("model.head")
-        field_widget("model.flatten_dropout")
-        cols = st.columns(3)
-        for i in range(field_widget("model.dense_layers")):
-            with cols[i]:
-                field_widget(f"model.dense_units.{i}")
-        field_widget("model.dense_dropout")
-        field_widget("model.output")
-    with st.expander("Activation, initialization, regularization, input normalization"):
-        for path in ("model.activation", "model.initializer", "model.l1", "model.l2", "model.normalization"):
-            field_widget(path)
-    with st.expander("Training settings", expanded=True):
-        field_widget("training.optimizer")
-        field_widget("training.learning_rate")
-        if t.optimizer in ("sgd", "rmsprop"):
-            field_widget("training.momentum")
-        if t.optimizer == "adamw":
-            field_widget("training.weight_decay")
-        field_widget("training.schedule")
-        if t.schedule == "step":
-            field_widget("training.step_epochs")
-            field_widget("training.step_factor")
-        if t.schedule == "plateau":
-            field_widget("training.plateau_patience")
-            field_widget("training.plateau_factor")
-        for path in ("training.batch_size", "training.epochs", "training.label_smoothing"):
-            field_widget(path)
-        if field_widget("training.early_stopping"):
-            for path in ("training.monitor", "training.patience", "training.restore_best"):
-                field_widget(path)
+    for group, title in GROUPS.items():
+        if group_fields(group):
+            blocks = "Residual stages" if cfg.model.architecture == "resnet" else "Convolutional blocks"
+            with st.expander(title or blocks, expanded=group != "layers"):
+                field_group(group)
 
 with result:
     try:

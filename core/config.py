@@ -116,16 +116,31 @@ class DataConfig:
 class AugmentConfig:
     """Random augmentation applied to training batches only (never at inference)."""
 
-    flip: str = setting("none", "Flip", "random mirror images", choices=FLIP_MODES, widget="select")
+    flip: str = setting("none", "Flip", "random mirror images", choices=FLIP_MODES, widget="select", group="augment")
     rotation: float = setting(
-        0.0, "Rotation (±degrees)", "random rotation, both directions", low=0.0, high=180.0, unit="degrees", step=5.0
+        0.0,
+        "Rotation (±degrees)",
+        "random rotation, both directions",
+        low=0.0,
+        high=180.0,
+        unit="degrees",
+        step=5.0,
+        group="augment",
     )
-    zoom: float = setting(0.0, "Zoom (±fraction)", "random zoom in and out", low=0.0, high=0.5, step=0.05)
+    zoom: float = setting(
+        0.0, "Zoom (±fraction)", "random zoom in and out", low=0.0, high=0.5, step=0.05, group="augment"
+    )
     translation: float = setting(
-        0.0, "Translation (±fraction)", "random shift, as a fraction of the image side", low=0.0, high=0.5, step=0.05
+        0.0,
+        "Translation (±fraction)",
+        "random shift, as a fraction of the image side",
+        low=0.0,
+        high=0.5,
+        step=0.05,
+        group="augment",
     )
     contrast: float = setting(
-        0.0, "Contrast (±factor)", "random contrast change; 0 is off", low=0.0, high=1.0, step=0.05
+        0.0, "Contrast (±factor)", "random contrast change; 0 is off", low=0.0, high=1.0, step=0.05, group="augment"
     )
 
     def validate(self) -> None:
@@ -194,7 +209,13 @@ class ModelConfig:
         widget="select",
     )
     conv_blocks: int = setting(
-        3, "Convolutional blocks", "conv blocks (residual stages for resnet)", low=1, high=MAX_BLOCKS
+        3,
+        "Blocks (stages for ResNet)",
+        "conv blocks, or residual stages for resnet",
+        low=1,
+        high=MAX_BLOCKS,
+        group="blocks",
+        when={"model.architecture": ("cnn", "resnet")},
     )
     filters: list[int] = setting(
         [32, 64, 128, 128, 256, 256],
@@ -204,21 +225,77 @@ class ModelConfig:
         high=1024,
         step=8,
         item="Filters, block {i}",
+        group="blocks",
+        count="model.conv_blocks",
+        when={"model.architecture": ("cnn", "resnet")},
     )
     convs_per_block: int = setting(
-        1, "Convolutions per block", "conv layers per block (residual blocks per stage for resnet)", low=1, high=3
+        1,
+        "Convolutions per block (blocks per stage for ResNet)",
+        "conv layers per block, or residual blocks per stage for resnet",
+        low=1,
+        high=3,
+        group="blocks",
+        when={"model.architecture": ("cnn", "resnet")},
     )
     kernel_size: int = setting(
-        3, "Kernel size", "side of each square convolution kernel", low=1, high=11, unit="pixels", options=KERNEL_SIZES
+        3,
+        "Kernel size",
+        "side of each square convolution kernel",
+        low=1,
+        high=11,
+        unit="pixels",
+        options=KERNEL_SIZES,
+        group="blocks",
+        when={"model.architecture": ("cnn", "resnet")},
     )
-    padding: str = setting("valid", "Padding", "valid shrinks each feature map, same keeps its size", choices=PADDINGS)
-    pooling: str = setting("max", "Pooling", "2×2 pooling after each block", choices=POOLINGS)
-    pool_last: bool = setting(True, "Pool after the last block too", "pool after the last block as well")
-    batch_norm: bool = setting(False, "BatchNormalization in each block", "normalize each block's output")
-    block_dropout: float = setting(0.0, "Dropout after each block", "dropout rate after each block", **DROPOUT)
-    head: str = setting("flatten", "Feature maps to vector", "how the last feature maps become a vector", choices=HEADS)
-    flatten_dropout: float = setting(0.0, "Dropout before the dense layers", "dropout rate on that vector", **DROPOUT)
-    dense_layers: int = setting(1, "Dense layers", "hidden dense layers before the output", low=0, high=MAX_DENSE)
+    padding: str = setting(
+        "valid",
+        "Padding",
+        "valid shrinks each feature map, same keeps its size",
+        choices=PADDINGS,
+        group="blocks",
+        when={"model.architecture": ("cnn",)},
+    )
+    pooling: str = setting(
+        "max",
+        "Pooling",
+        "2×2 pooling after each block",
+        choices=POOLINGS,
+        group="blocks",
+        when={"model.architecture": ("cnn",)},
+    )
+    pool_last: bool = setting(
+        True,
+        "Pool after the last block too",
+        "pool after the last block as well",
+        group="blocks",
+        when={"model.architecture": ("cnn",)},
+    )
+    batch_norm: bool = setting(
+        False,
+        "BatchNormalization in each block",
+        "normalize each block's output",
+        group="blocks",
+        when={"model.architecture": ("cnn",)},
+    )
+    block_dropout: float = setting(
+        0.0,
+        "Dropout after each block",
+        "dropout rate after each block",
+        **DROPOUT,
+        group="blocks",
+        when={"model.architecture": ("cnn", "resnet")},
+    )
+    head: str = setting(
+        "flatten", "Feature maps to vector", "how the last feature maps become a vector", choices=HEADS, group="head"
+    )
+    flatten_dropout: float = setting(
+        0.0, "Dropout before the dense layers", "dropout rate on that vector", **DROPOUT, group="head"
+    )
+    dense_layers: int = setting(
+        1, "Dense layers", "hidden dense layers before the output", low=0, high=MAX_DENSE, group="head"
+    )
     dense_units: list[int] = setting(
         [512, 128, 64],
         "Units per dense layer",
@@ -227,25 +304,46 @@ class ModelConfig:
         high=4096,
         step=16,
         item="Units, dense {i}",
+        group="head",
+        count="model.dense_layers",
     )
     dense_dropout: float = setting(
-        0.5, "Dropout after each dense layer", "dropout rate after each dense layer", **DROPOUT
-    )
-    activation: str = setting("relu", "Activation", "activation of every hidden layer", choices=ACTIVATIONS)
-    initializer: str = setting(
-        "glorot_uniform", "Kernel initializer", "initial weights of conv and dense layers", choices=INITIALIZERS
-    )
-    l1: float = setting(
-        0.0, "L1 regularization", "L1 penalty on the kernels", low=0.0, high=1.0, options=REGULARIZATION_STEPS
-    )
-    l2: float = setting(
-        0.0, "L2 regularization", "L2 penalty on the kernels", low=0.0, high=1.0, options=REGULARIZATION_STEPS
+        0.5, "Dropout after each dense layer", "dropout rate after each dense layer", **DROPOUT, group="head"
     )
     output: str = setting(
         "softmax",
         "Output",
         "the loss follows: sparse categorical cross-entropy on probabilities or on logits",
         choices=OUTPUTS,
+        group="head",
+    )
+    activation: str = setting(
+        "relu", "Activation", "activation of every hidden layer", choices=ACTIVATIONS, group="layers"
+    )
+    initializer: str = setting(
+        "glorot_uniform",
+        "Kernel initializer",
+        "initial weights of conv and dense layers",
+        choices=INITIALIZERS,
+        group="layers",
+    )
+    l1: float = setting(
+        0.0,
+        "L1 regularization",
+        "L1 penalty on the kernels",
+        low=0.0,
+        high=1.0,
+        options=REGULARIZATION_STEPS,
+        group="layers",
+    )
+    l2: float = setting(
+        0.0,
+        "L2 regularization",
+        "L2 penalty on the kernels",
+        low=0.0,
+        high=1.0,
+        options=REGULARIZATION_STEPS,
+        group="layers",
     )
     normalization: str = setting(
         "unit",
@@ -253,6 +351,7 @@ class ModelConfig:
         "the model takes raw 0–255 pixels; this layer scales them, in training and after export",
         choices=NORMALIZATIONS,
         names=NORMALIZATION_NAMES,
+        group="layers",
     )
     mobilenet_alpha: float = setting(
         1.0,
@@ -260,9 +359,15 @@ class ModelConfig:
         "MobileNetV2's width multiplier",
         choices=MOBILENET_ALPHAS,
         widget="select_slider",
+        group="base",
+        when={"model.architecture": ("mobilenetv2",)},
     )
     pretrained: bool = setting(
-        True, "Use ImageNet weights (from the Keras cache)", "start MobileNetV2 from ImageNet weights"
+        True,
+        "Use ImageNet weights (from the Keras cache)",
+        "start MobileNetV2 from ImageNet weights",
+        group="base",
+        when={"model.architecture": ("mobilenetv2",)},
     )
 
     def validate(self) -> None:
@@ -279,7 +384,7 @@ class ModelConfig:
 class TrainingConfig:
     """How the model is compiled and fitted."""
 
-    optimizer: str = setting("adam", "Optimizer", "the weight update rule", choices=OPTIMIZERS)
+    optimizer: str = setting("adam", "Optimizer", "the weight update rule", choices=OPTIMIZERS, group="training")
     learning_rate: float = setting(
         0.001,
         "Learning rate",
@@ -289,9 +394,28 @@ class TrainingConfig:
         low_open=True,
         options=LEARNING_RATES,
         aliases=("--learning-rate",),
+        group="training",
     )
-    momentum: float = setting(0.9, "Momentum", "SGD and RMSprop only", low=0.0, high=0.99, step=0.01)
-    weight_decay: float = setting(0.0001, "Weight decay", "AdamW only", low=0.0, high=1.0, options=WEIGHT_DECAYS)
+    momentum: float = setting(
+        0.9,
+        "Momentum",
+        "SGD and RMSprop only",
+        low=0.0,
+        high=0.99,
+        step=0.01,
+        group="training",
+        when={"training.optimizer": ("sgd", "rmsprop")},
+    )
+    weight_decay: float = setting(
+        0.0001,
+        "Weight decay",
+        "AdamW only",
+        low=0.0,
+        high=1.0,
+        options=WEIGHT_DECAYS,
+        group="training",
+        when={"training.optimizer": ("adamw",)},
+    )
     schedule: str = setting(
         "constant",
         "Learning-rate schedule",
@@ -299,12 +423,27 @@ class TrainingConfig:
         choices=SCHEDULES,
         names=SCHEDULE_NAMES,
         widget="select",
+        group="training",
     )
     step_epochs: int = setting(
-        5, "Decay every N epochs", "step decay: every this many epochs…", low=1, high=100, unit="epochs"
+        5,
+        "Decay every N epochs",
+        "step decay: every this many epochs…",
+        low=1,
+        high=100,
+        unit="epochs",
+        group="training",
+        when={"training.schedule": ("step",)},
     )
     step_factor: float = setting(
-        0.5, "Decay factor", "…multiply the learning rate by this", low=0.01, high=0.99, step=0.05
+        0.5,
+        "Decay factor",
+        "…multiply the learning rate by this",
+        low=0.01,
+        high=0.99,
+        step=0.05,
+        group="training",
+        when={"training.schedule": ("step",)},
     )
     plateau_patience: int = setting(
         2,
@@ -313,28 +452,69 @@ class TrainingConfig:
         low=0,
         high=50,
         unit="epochs",
+        group="training",
+        when={"training.schedule": ("plateau",)},
     )
     plateau_factor: float = setting(
-        0.5, "Plateau factor", "reduce on plateau: multiply the learning rate by this", low=0.01, high=0.99, step=0.05
+        0.5,
+        "Plateau factor",
+        "reduce on plateau: multiply the learning rate by this",
+        low=0.01,
+        high=0.99,
+        step=0.05,
+        group="training",
+        when={"training.schedule": ("plateau",)},
     )
     batch_size: int = setting(
-        32, "Batch size", "images per training step", low=1, high=8192, options=BATCH_SIZES, aliases=("--batch-size",)
+        32,
+        "Batch size",
+        "images per training step",
+        low=1,
+        high=8192,
+        options=BATCH_SIZES,
+        aliases=("--batch-size",),
+        group="training",
     )
-    epochs: int = setting(10, "Epochs", "passes over the training images", low=1, high=500, aliases=("--epochs",))
-    early_stopping: bool = setting(False, "Early stopping", "stop when the monitored value stops improving")
+    epochs: int = setting(
+        10, "Epochs", "passes over the training images", low=1, high=500, aliases=("--epochs",), group="training"
+    )
+    label_smoothing: float = setting(
+        0.0,
+        "Label smoothing",
+        "soften the one-hot targets by this much",
+        low=0.0,
+        high=0.5,
+        step=0.05,
+        group="training",
+    )
+    early_stopping: bool = setting(
+        False, "Early stopping", "stop when the monitored value stops improving", group="training"
+    )
     monitor: str = setting(
         "val_loss",
         "Monitor",
         "the value early stopping and the best checkpoint watch",
         choices=MONITORS,
         widget="select",
+        group="training",
+        when={"training.early_stopping": (True,)},
     )
     patience: int = setting(
-        3, "Patience (epochs)", "early stopping waits this many epochs without gain", low=0, high=100, unit="epochs"
+        3,
+        "Patience (epochs)",
+        "early stopping waits this many epochs without gain",
+        low=0,
+        high=100,
+        unit="epochs",
+        group="training",
+        when={"training.early_stopping": (True,)},
     )
-    restore_best: bool = setting(True, "Restore the best weights", "early stopping keeps the best epoch's weights")
-    label_smoothing: float = setting(
-        0.0, "Label smoothing", "soften the one-hot targets by this much", low=0.0, high=0.5, step=0.05
+    restore_best: bool = setting(
+        True,
+        "Restore the best weights",
+        "early stopping keeps the best epoch's weights",
+        group="training",
+        when={"training.early_stopping": (True,)},
     )
 
     def validate(self) -> None:

@@ -38,6 +38,14 @@ class Spec:
     item: str = ""  # list fields: the label of item i, e.g. "Filters, block {i}"
     widget: str = ""  # force a widget: "select", "radio", "select_slider", "slider", "number", "text"
     aliases: tuple[str, ...] = ()  # extra CLI flags besides --section.field, e.g. ("--epochs",)
+    group: str = ""  # the block of a page that draws it (see ui.state.field_group); "" for none
+    when: Mapping[str, tuple] | None = None  # shown only while these other fields hold one of these values
+    count: str = ""  # list fields: the field that says how many items are in use (the rest are kept)
+
+
+def shown(info: FieldInfo, values: Mapping[str, Any]) -> bool:
+    """Whether a field is in use given the other fields' values (its spec's ``when``)."""
+    return all(values[path] in allowed for path, allowed in (info.spec.when or {}).items())
 
 
 def setting(default: Any, label: str, help: str, **spec: Any) -> Any:

@@ -95,6 +95,35 @@ def test_every_widget_is_built_from_the_field_table():
     assert app.session_state["studio_config"].training.epochs == 7
 
 
+def _model_page_keys(app: AppTest) -> set[str]:
+    kinds = ("checkbox", "radio", "selectbox", "select_slider", "slider", "number_input", "text_input")
+    return {
+        w.key for kind in kinds for w in getattr(app, kind) if w.key and w.key.split(".")[0] in ("model", "training")
+    }
+
+
+@pytest.mark.parametrize("preset", ["tutorial-cifar", "resnet-small", "mobilenetv2-transfer"])
+def test_the_model_page_draws_every_field_in_use_from_the_table(preset):
+    """A field declared with a group appears on the Model page with no page change; conditional ones follow."""
+    from core.fields import shown
+
+    app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)
+    app.switch_page("app_pages/model.py").run()
+    app.selectbox(key="model.preset").select(preset).run()
+    app.selectbox(key="training.optimizer").select("sgd").run()
+    assert not app.exception
+    config = app.session_state["studio_config"]
+    values = {path: get_field(config, path) for path in FIELDS}
+    expected = {"model.preset"}
+    for info in FIELDS.values():
+        if info.spec.group in ("base", "blocks", "head", "layers", "training") and shown(info, values):
+            count = get_field(config, info.spec.count) if info.spec.count else 0
+            expected |= {f"{info.path}.{i}" for i in range(count)} if info.kind is list else {info.path}
+    assert _model_page_keys(app) == expected
+    assert "training.momentum" in expected and "training.weight_decay" not in expected
+    assert ("model.mobilenet_alpha" in expected) == (preset == "mobilenetv2-transfer")
+
+
 def test_train_help_lists_every_field_with_its_range():
     parser = build_parser()
     train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]

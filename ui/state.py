@@ -6,6 +6,7 @@ session_state entry) is the lasting copy: each bound widget is seeded from it an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,11 +14,12 @@ import streamlit as st
 
 from core.config import FIELDS, StudioConfig, field_info, get_field, set_field
 from core.errors import StudioError
-from core.fields import FieldInfo, number_text
+from core.fields import FieldInfo, number_text, shown
 
 CONFIG_KEY = "studio_config"
 SECTIONS = tuple(dict.fromkeys(info.section for info in FIELDS.values()))
 MAX_RADIO_CHOICES = 3
+LIST_COLUMNS = 3  # list items (filters per block, units per dense layer) side by side
 
 
 def config() -> StudioConfig:
@@ -106,6 +108,36 @@ def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("horizontal", True)
     widget = WIDGETS[kind]
     return _bind(widget, label, path, **kwargs)
+
+
+def group_fields(group: str) -> list[FieldInfo]:
+    """The fields of a page block that are in use now (their ``when`` holds), in declaration order."""
+    return [info for info in FIELDS.values() if info.spec.group == group and _in_use(info)]
+
+
+def _in_use(info: FieldInfo) -> bool:
+    return shown(info, {path: get_field(config(), path) for path in info.spec.when or {}})
+
+
+def field_group(group: str, columns: int = 1) -> None:
+    """Draw every field of a block from the table, in declaration order, each only while it is in use (a field
+    shown on a condition appears as soon as the widget it depends on changes); list fields as their used items."""
+    slots = st.columns(columns) if columns > 1 else None
+    drawn = 0
+    for info in FIELDS.values():
+        if info.spec.group != group or not shown(
+            info, {path: get_field(config(), path) for path in info.spec.when or {}}
+        ):
+            continue
+        with slots[drawn % columns] if slots else contextlib.nullcontext():
+            if info.kind is list:
+                items = st.columns(LIST_COLUMNS)
+                for i in range(get_field(config(), info.spec.count) if info.spec.count else len(info.default)):
+                    with items[i % LIST_COLUMNS]:
+                        field_widget(f"{info.path}.{i}")
+            else:
+                field_widget(info.path)
+        drawn += 1
 
 
 WIDGETS: dict[str, Callable[..., Any]] = {
