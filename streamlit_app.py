@@ -2,8 +2,10 @@
 
 import streamlit as st
 
+from ui.jobs import sidebar_status
+
 st.set_page_config(page_title="CNN Studio", page_icon=":material/neurology:", layout="wide")
-st.navigation(
+page = st.navigation(
     [
         st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
         st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:"),
@@ -11,4 +13,6 @@ st.navigation(
         st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
     ]
-).run()
+)
+sidebar_status()  # every page's sidebar shows a running job's progress
+page.run()

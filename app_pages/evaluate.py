@@ -25,13 +25,12 @@ from core.evaluation import (
     run_config,
 )
 from core.runs import find_run, read_metrics
-from ui.jobs import manager, pick_run, sidebar_status
+from ui.jobs import manager, pick_run
 
 GRID_IMAGES = 18
 GALLERY_IMAGES = 24
 CAM_IMAGES = 6
 
-sidebar_status()
 st.title("Evaluate")
 mgr = manager()
 

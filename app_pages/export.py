@@ -5,13 +5,12 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.export import EXPORT_DIR, FORMAT_TITLES, FORMATS, TFLITE_FILES, export_run, read_manifest
-from ui.jobs import manager, pick_run, sidebar_status
+from ui.jobs import manager, pick_run
 
 FLOAT_TOLERANCE = 1e-4
 INT8_MAX_ACCURACY_LOSS = 0.01
 INT8_MAX_SIZE_SHARE = 0.30
 
-sidebar_status()
 st.title("Export")
 mgr = manager()
 

@@ -1,44 +1,31 @@
 """Train page: start a background training job, watch it live, stop it, and browse the run history."""
 
-import datetime
-
 import pandas as pd
 import streamlit as st
 
-from core.charts import batch_loss_figure, epoch_figure, lr_figure, overlay_figure
+from core.charts import overlay_figure
 from core.data import default_image_size
 from core.errors import StudioError
-from core.runs import delete_run, list_runs, read_metrics, rename_run
-from core.status import Phase, RunState
-from ui.jobs import POLL_SECONDS, manager, progress_text, sidebar_status, uploads_for_job
+from core.runs import delete_run, history_rows, read_metrics, rename_run
+from ui.jobs import fresh_runs, manager, run_selectbox
 from ui.state import config
+from ui.train import STATE_STYLE, draw_curves, live_view
+from ui.uploads import has_uploads, uploads_for_source
 
-STATE_STYLE = {"finished": st.success, "stopped": st.warning, "failed": st.error, "interrupted": st.warning}
+COMPARED_METRICS = ["val_accuracy", "val_loss", "accuracy", "loss"]
 
 cfg = config()
 mgr = manager()
-sidebar_status()
 st.title("Train")
-
-
-def draw_curves(batches: list[dict], epochs: list[dict], key: str) -> None:
-    left, right = st.columns(2)
-    with left:
-        st.plotly_chart(batch_loss_figure(batches), key=f"{key}_batch_loss")
-        st.plotly_chart(epoch_figure(epochs, "loss"), key=f"{key}_epoch_loss")
-    with right:
-        st.plotly_chart(epoch_figure(epochs, "accuracy"), key=f"{key}_epoch_accuracy")
-        st.plotly_chart(lr_figure(batches, epochs), key=f"{key}_lr")
-
 
 # --- Start ------------------------------------------------------------------------------------------
 size = cfg.data.image_size or default_image_size(cfg.data.source)
-t = cfg.training
+d, t = cfg.data, cfg.training
 st.markdown(
-    f"**Data** {cfg.data.source} at {size}×{size} · split {1 - cfg.data.val_split - cfg.data.test_split:.0%} / "
-    f"{cfg.data.val_split:.0%} / {cfg.data.test_split:.0%} · seed {cfg.data.seed}  \n"
-    f"**Model** {cfg.model.preset} · **Training** {t.epochs} epochs, batch {t.batch_size}, {t.optimizer} at "
-    f"{t.learning_rate:g}, {t.schedule} schedule" + (", early stopping" if t.early_stopping else "")
+    f"**Data** {d.source} at {size}×{size} · split {1 - d.val_split - d.test_split:.0%} / {d.val_split:.0%} / "
+    f"{d.test_split:.0%} · seed {d.seed}  \n**Model** {cfg.model.preset} · **Training** {t.epochs} epochs, batch "
+    f"{t.batch_size}, {t.optimizer} at {t.learning_rate:g}, {t.schedule} schedule"
+    + (", early stopping" if t.early_stopping else "")
 )
 st.caption(
     "Change these on the Dataset and Model pages. Training runs on the server in the background: you can "
@@ -54,127 +41,47 @@ with button_col:
     start = st.button("Start training", type="primary", key="start_training", width="stretch")
 if start:
     try:
-        uploads = uploads_for_job(cfg.data.source)
-        if cfg.data.source in ("zip", "images") and not any(uploads.values()):
+        if cfg.data.source in ("zip", "images") and not has_uploads(cfg.data.source):
             raise StudioError(
                 f"The '{cfg.data.source}' source has no uploaded images in this session: add them on "
                 "the Dataset page first."
             )
         busy = mgr.active()
-        job = mgr.submit(cfg, uploads, name=run_name.strip() or None)
-        st.session_state["watch_run"] = job.run_id
-        st.session_state["selected_run"] = job.run_id
+        job = mgr.submit(cfg, uploads_for_source(cfg.data.source), name=run_name.strip() or None)
+        st.session_state["watch_run"] = st.session_state["selected_run"] = job.run_id
         if busy is not None:
             st.info(f"Another run ({busy.run_id}) is training on this server: yours is queued and starts when it ends.")
     except StudioError as err:
         st.error(str(err))
-
-
-# --- Live view --------------------------------------------------------------------------------------
-@st.fragment(run_every=POLL_SECONDS)
-def live_view() -> None:
-    run_id = st.session_state.get("watch_run")
-    job = mgr.get(run_id) if run_id else mgr.active()
-    if job is None:
-        return
-    batches, epochs, progress = job.store.snapshot()
-    st.subheader(f"Run {job.run_id}")
-    if job.state == RunState.QUEUED:
-        active = mgr.active()
-        st.info(f"Queued behind {active.run_id if active else 'another run'}.")
-    elif job.state == RunState.RUNNING and progress.phase != Phase.TRAINING:
-        st.progress(0.0, text=f"{progress.phase}…")
-    elif job.state == RunState.RUNNING:
-        st.progress(progress.fraction, text=progress_text(job))
-        m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Epoch", f"{progress.epoch}/{progress.epochs}")
-        m2.metric("Images / s", f"{progress.images_per_second or 0:,.0f}")
-        m3.metric("Elapsed", f"{progress.elapsed:.0f} s")
-        m4.metric("ETA", f"{progress.eta or 0:.0f} s")
-    if job.state.live:
-        if st.button("Stop", key="stop_training", help="Ends at the next batch; the best weights so far are kept."):
-            mgr.stop(job.run_id)
-            st.toast("Stopping at the next batch…")
-    else:
-        result = job.result
-        show = STATE_STYLE.get(result.status if result else "stopped", st.info)
-        if result is not None:
-            summary = f"Run {result.status} after {result.epochs_completed} epochs in {result.seconds:.0f} s"
-            if result.best_val_accuracy is not None:
-                summary += f" · best validation accuracy {result.best_val_accuracy:.3f}"
-            if result.test_accuracy is not None:
-                summary += f" · test accuracy {result.test_accuracy:.3f}"
-            show(summary + (f". {result.error}" if result.error else "."))
-        if st.session_state.get("refreshed_after") != job.run_id:
-            st.session_state["refreshed_after"] = job.run_id
-            st.rerun(scope="app")  # the history below now has the finished run
-    draw_curves(batches, epochs, key="live")
-
 
 live_view()
 
 # --- History ----------------------------------------------------------------------------------------
 st.divider()
 st.subheader("Run history")
-runs = list_runs(mgr.workspace, mgr.live_ids())
+runs = fresh_runs()
 if not runs:
     st.caption(f"No runs yet in {mgr.workspace.resolve()}.")
     st.stop()
-
-
-def fmt(value, pattern="{:.3f}"):
-    return pattern.format(value) if isinstance(value, (int, float)) else "—"
-
-
-rows = []
-for run in runs:
-    s = run.status
-    created = s.created
-    rows.append(
-        {
-            "run": run.run_id,
-            "name": run.name,
-            "status": str(run.state),
-            "dataset": s.dataset or "—",
-            "preset": s.preset or "—",
-            "parameters": fmt(s.params, "{:,}"),
-            "best val acc": fmt(s.best_val_accuracy),
-            "test acc": fmt(s.test_accuracy),
-            "epochs": s.epochs_completed,
-            "duration": fmt(s.duration, "{:.0f} s"),
-            "started": datetime.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M") if created else "—",
-        }
-    )
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="history_table")
-ids = [r.run_id for r in runs]
+st.dataframe(pd.DataFrame(history_rows(runs)), hide_index=True, width="stretch", key="history_table")
 by_id = {r.run_id: r for r in runs}
-
 compare = st.multiselect(
-    "Compare runs", ids, default=ids[:2], key="compare_runs", format_func=lambda rid: by_id[rid].name
+    "Compare runs", list(by_id), default=list(by_id)[:2], key="compare_runs", format_func=lambda rid: by_id[rid].name
 )
-metric = st.radio("Curve", ["val_accuracy", "val_loss", "accuracy", "loss"], horizontal=True, key="compare_metric")
+metric = st.radio("Curve", COMPARED_METRICS, horizontal=True, key="compare_metric")
 if compare:
     curves = {f"{by_id[rid].name} ({rid[-4:]})": read_metrics(by_id[rid].path)[1] for rid in compare}
     st.plotly_chart(overlay_figure(curves, metric), key="compare_chart")
 
 st.markdown("**Open a run**")
-default = st.session_state.get("selected_run")
-chosen = st.selectbox(
-    "Run",
-    ids,
-    index=ids.index(default) if default in ids else 0,
-    key="history_run",
-    format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state} · {rid}",
-)
-st.session_state["selected_run"] = chosen
-run = by_id[chosen]
+run = run_selectbox(runs, key="history_run")
+chosen = run.run_id
 if run.state in STATE_STYLE and run.status.error:
     STATE_STYLE[run.state](f"{run.state}: {run.status.error}")
 if run.state == "interrupted" and run.has_model():
     st.caption("Its last good checkpoint is kept and can be evaluated and exported.")
 if chosen != st.session_state.get("watch_run") or mgr.get(chosen) is None:
-    batches, epochs = read_metrics(run.path)
-    draw_curves(batches, epochs, key="saved")
+    draw_curves(*read_metrics(run.path), key="saved")
 
 c1, c2, c3 = st.columns([2, 1, 1])
 with c1:

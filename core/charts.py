@@ -1,8 +1,11 @@
-"""Plotly figures of training curves. The live page, a reopened run and the HTML report draw the same
-figures from the same records, so a run looks the same during and after training."""
+"""Plotly figures: a dataset's classes, samples and pixels, and training curves. The live page, a reopened run
+and the HTML report draw the same figures from the same records, so a run looks the same during and after
+training."""
 
 from __future__ import annotations
 
+import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 
 SMOOTHING = 0.8  # exponential moving average weight, as TensorBoard's default-ish slider
@@ -27,6 +30,52 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go
         height=height,
         margin=dict(l=10, r=10, t=40, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+    )
+    return fig
+
+
+CHANNEL_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "gray": "#555555"}
+
+
+def class_counts_figure(class_names: list[str], counts: np.ndarray) -> go.Figure:
+    """Images per class, titled with the imbalance (largest class over smallest)."""
+    imbalance = counts.max() / max(counts.min(), 1)
+    fig = px.bar(
+        x=class_names,
+        y=counts,
+        labels={"x": "class", "y": "images"},
+        title=f"Images per class (largest/smallest = {imbalance:.1f}×)",
+    )
+    fig.update_layout(height=320, margin=dict(t=40, b=10))
+    return fig
+
+
+def sample_grid_figure(grid: np.ndarray, row_names: list[str], row_height: int) -> go.Figure:
+    """A mosaic of samples, one row per class, with the class names on the y axis."""
+    fig = px.imshow(grid)
+    fig.update_layout(height=max(200, 60 * len(row_names)), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(
+        tickvals=[i * row_height + row_height / 2 for i in range(len(row_names))], ticktext=list(row_names)
+    )
+    return fig
+
+
+def channel_names(channels: int) -> list[str]:
+    return ["gray"] if channels == 1 else ["red", "green", "blue"]
+
+
+def pixel_histogram_figure(histograms: np.ndarray) -> go.Figure:
+    """Pixel value counts (0..255) per channel."""
+    fig = go.Figure()
+    for histogram, name in zip(histograms, channel_names(len(histograms)), strict=True):
+        fig.add_trace(go.Scatter(x=np.arange(256), y=histogram, name=name, line=dict(color=CHANNEL_COLOURS[name])))
+    fig.update_layout(
+        title="Pixel value histogram per channel",
+        xaxis_title="pixel value",
+        yaxis_title="pixels",
+        height=320,
+        margin=dict(t=40, b=10),
     )
     return fig
 

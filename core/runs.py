@@ -155,3 +155,30 @@ def append_metrics(path: Path, records: list[dict]) -> None:
             handle.write(json.dumps(record, default=json_default) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _shown(value: float | int | None, pattern: str = "{:.3f}") -> str:
+    return pattern.format(value) if isinstance(value, (int, float)) else "—"
+
+
+def history_rows(runs: list[RunInfo]) -> list[dict]:
+    """One row per run for the history table: name, state, data, size, scores, duration, start time."""
+    rows = []
+    for run in runs:
+        s = run.status
+        rows.append(
+            {
+                "run": run.run_id,
+                "name": run.name,
+                "status": str(run.state),
+                "dataset": s.dataset or "—",
+                "preset": s.preset or "—",
+                "parameters": _shown(s.params, "{:,}"),
+                "best val acc": _shown(s.best_val_accuracy),
+                "test acc": _shown(s.test_accuracy),
+                "epochs": s.epochs_completed,
+                "duration": _shown(s.duration, "{:.0f} s"),
+                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)) if s.created else "—",
+            }
+        )
+    return rows

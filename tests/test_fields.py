@@ -124,6 +124,14 @@ def test_the_model_page_draws_every_field_in_use_from_the_table(preset):
     assert ("model.mobilenet_alpha" in expected) == (preset == "mobilenetv2-transfer")
 
 
+def test_pages_draw_config_fields_only_through_the_field_table():
+    """No page builds a config field's widget by hand (its own label, range or options)."""
+    by_hand = re.compile(r"""key=f?["'](data|augment|model|training)\.""")
+    for page in sorted((ROOT / "app_pages").glob("*.py")):
+        text = page.read_text()
+        assert not by_hand.search(text), f"{page.name} draws a config widget by hand: use ui.state.field_widget"
+
+
 def test_train_help_lists_every_field_with_its_range():
     parser = build_parser()
     train = next(a for a in parser._subparsers._group_actions[0].choices.items() if a[0] == "train")[1]

@@ -219,6 +219,22 @@ def test_training_job_survives_reruns_and_page_switches(train_page):
     assert job.config.data.val_split == 0.15
 
 
+def test_the_sidebar_shows_a_running_job_on_every_page(train_page):
+    from ui.jobs import manager
+
+    train_page.session_state["studio_config"].training.epochs = 200
+    train_page.button(key="start_training").click().run()
+    run_id = train_page.session_state["watch_run"]
+    try:
+        for page in ("dataset", "model", "train", "evaluate", "export"):
+            train_page.switch_page(f"app_pages/{page}.py").run()
+            captions = [c.value for c in train_page.sidebar.caption]
+            assert any(run_id in c and c.startswith("Training") for c in captions), (page, captions)
+    finally:
+        manager().stop(run_id)
+        manager().wait(run_id)
+
+
 def history(at: AppTest):
     return next(d.value for d in at.dataframe if "run" in d.value.columns)
 

@@ -13,8 +13,10 @@ import streamlit as st
 
 from core.config import DataConfig
 from core.data import Dataset, load_dataset
+from ui.uploads import uploads_for_source
 
-UPLOAD_KEYS = ("zip_upload", "class_images", "keras_upload")
+DATASET_CACHE_KEY = "dataset_cache"
+
 # Fields that change how images are loaded (not how they are split).
 LOAD_FIELDS = ("source", "path", "image_size", "color_mode", "shapes_count", "seed")
 
@@ -35,38 +37,28 @@ def _shared_dataset(fields: tuple) -> Dataset:
 def current_dataset(config: DataConfig) -> Dataset:
     """The dataset the config describes; raises StudioError with the reason when it cannot be loaded."""
     fields = load_fields(config)
-    zip_bytes = st.session_state.get("zip_upload")
-    class_images = st.session_state.get("class_images")
-    keras_files = st.session_state.get("keras_upload", {}).get(config.source)
-    if config.source in ("zip", "images") or keras_files:
-        uploads = (
-            zip_bytes if config.source == "zip" else None,
-            class_images if config.source == "images" else None,
-            keras_files,
-        )
+    uploads = uploads_for_source(config.source)
+    if config.source in ("zip", "images") or uploads:
         key = _digest(fields, uploads)
-        cache = st.session_state.setdefault("dataset_cache", {})
+        cache = st.session_state.setdefault(DATASET_CACHE_KEY, {})
         if key not in cache:
             with st.spinner("Reading your images…"):
                 cache.clear()  # one uploaded dataset per session at a time
-                cache[key] = load_dataset(
-                    config, zip_bytes=uploads[0], class_images=uploads[1], keras_files=keras_files
-                )
+                cache[key] = load_dataset(config, **uploads)
         return cache[key]
     return _shared_dataset(tuple(sorted(fields.items())))
 
 
-def _digest(fields: dict, uploads: tuple) -> str:
+def _digest(fields: dict, uploads: dict) -> str:
     h = hashlib.sha256(repr(sorted(fields.items())).encode())
-    zip_bytes, class_images, keras_files = uploads
-    if zip_bytes:
-        h.update(zip_bytes)
-    for name, files in sorted((class_images or {}).items()):
+    if uploads.get("zip_bytes"):
+        h.update(uploads["zip_bytes"])
+    for name, files in sorted((uploads.get("class_images") or {}).items()):
         h.update(name.encode())
         for fname, data in files:
             h.update(fname.encode())
             h.update(hashlib.sha256(data).digest())
-    for name, data in sorted((keras_files or {}).items()):
+    for name, data in sorted((uploads.get("keras_files") or {}).items()):
         h.update(name.encode())
         h.update(data)
     return h.hexdigest()

@@ -1,12 +1,12 @@
-"""The training job registry as the pages see it: the shared manager, uploads to hand a job, and the
-sidebar status line every page shows."""
+"""The training job registry as the pages see it: the shared manager, the sidebar status line the entry
+draws under every page, and the run picker."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core.jobs import JobManager, get_manager
-from core.runs import workspace_dir
+from core.runs import list_runs, workspace_dir
 from core.status import RunState
 
 POLL_SECONDS = 1.0
@@ -14,16 +14,6 @@ POLL_SECONDS = 1.0
 
 def manager() -> JobManager:
     return get_manager(workspace_dir())
-
-
-def uploads_for_job(source: str) -> dict:
-    """The uploaded bytes this session holds for its current source, as load_dataset's keyword arguments."""
-    if source == "zip":
-        return {"zip_bytes": st.session_state.get("zip_upload")}
-    if source == "images":
-        return {"class_images": st.session_state.get("class_images")}
-    keras_files = st.session_state.get("keras_upload", {}).get(source)
-    return {"keras_files": keras_files} if keras_files else {}
 
 
 def progress_text(job) -> str:
@@ -48,21 +38,13 @@ def _status_fragment() -> None:
     st.progress(job.store.snapshot()[2].fraction)
 
 
-def pick_run(key: str, empty_message: str):
-    """A run with a model file, chosen in a selectbox shared across pages (latest by default); stops the
-    page with ``empty_message`` when there is none."""
-    from core.runs import list_runs
-
-    mgr = manager()
-    runs = [r for r in list_runs(mgr.workspace, mgr.live_ids()) if r.has_model()]
-    if not runs:
-        st.info(empty_message)
-        st.stop()
+def run_selectbox(runs: list, key: str, label: str = "Run"):
+    """A selectbox over runs (name · state · id), remembering the choice across pages; returns the RunInfo."""
     ids = [r.run_id for r in runs]
     by_id = {r.run_id: r for r in runs}
     preferred = st.session_state.get("selected_run")
     chosen = st.selectbox(
-        "Run",
+        label,
         ids,
         index=ids.index(preferred) if preferred in ids else 0,
         key=key,
@@ -70,3 +52,19 @@ def pick_run(key: str, empty_message: str):
     )
     st.session_state["selected_run"] = chosen
     return by_id[chosen]
+
+
+def fresh_runs() -> list:
+    """All runs of the workspace, read now: states are never older than this script run."""
+    mgr = manager()
+    return list_runs(mgr.workspace, mgr.live_ids())
+
+
+def pick_run(key: str, empty_message: str):
+    """A run with a model file, chosen in a selectbox shared across pages (latest by default); stops the
+    page with ``empty_message`` when there is none."""
+    runs = [r for r in fresh_runs() if r.has_model()]
+    if not runs:
+        st.info(empty_message)
+        st.stop()
+    return run_selectbox(runs, key)

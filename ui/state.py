@@ -151,17 +151,6 @@ WIDGETS: dict[str, Callable[..., Any]] = {
 }
 
 
-def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> Any:
-    """Draw ``widget`` with ``key`` = the config field path; numeric widgets get the field's range."""
-    if key not in st.session_state:
-        st.session_state[key] = get_field(config(), key)
-    info = field_info(key)
-    if info.spec.low is not None and widget in (st.slider, st.number_input):
-        value_type = info.item_kind or info.kind
-        kwargs["min_value"], kwargs["max_value"] = value_type(info.spec.low), value_type(info.spec.high)
-    return _bind(widget, label, key, **kwargs)
-
-
 def _bind(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> Any:
     then = kwargs.pop("on_change", None)
 

@@ -1,0 +1,33 @@
+"""Dataset figures and the run history rows, built in core from plain data."""
+
+import numpy as np
+
+from core.charts import channel_names, class_counts_figure, pixel_histogram_figure, sample_grid_figure
+from core.runs import history_rows, list_runs
+from core.status import RunState, update_status
+
+
+def test_class_counts_title_states_the_imbalance():
+    fig = class_counts_figure(["a", "b", "c"], np.array([10, 40, 20]))
+    assert "largest/smallest = 4.0×" in fig.layout.title.text
+    assert list(fig.data[0].y) == [10, 40, 20]
+
+
+def test_sample_grid_labels_each_row_with_its_class():
+    fig = sample_grid_figure(np.zeros((60, 90, 3), np.uint8), ["cat", "dog"], row_height=30)
+    assert list(fig.layout.yaxis.ticktext) == ["cat", "dog"] and list(fig.layout.yaxis.tickvals) == [15, 45]
+
+
+def test_histogram_has_one_trace_per_channel():
+    assert [t.name for t in pixel_histogram_figure(np.ones((3, 256))).data] == ["red", "green", "blue"]
+    assert channel_names(1) == ["gray"] and len(pixel_histogram_figure(np.ones((1, 256))).data) == 1
+
+
+def test_history_rows_show_each_runs_state_and_scores(tmp_path):
+    for name, state, accuracy in (("20260101-a", RunState.FINISHED, 0.91234), ("20260102-b", RunState.FAILED, None)):
+        (tmp_path / name).mkdir()
+        update_status(tmp_path / name, state=state, name=name, params=1234, test_accuracy=accuracy, duration=12.4)
+    rows = history_rows(list_runs(tmp_path))
+    assert [r["run"] for r in rows] == ["20260102-b", "20260101-a"], "newest first"
+    assert rows[1]["status"] == "finished" and rows[1]["test acc"] == "0.912" and rows[1]["parameters"] == "1,234"
+    assert rows[0]["status"] == "failed" and rows[0]["test acc"] == "—" and rows[0]["duration"] == "12 s"
