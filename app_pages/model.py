@@ -6,8 +6,9 @@ import streamlit as st
 from core.config import StudioConfig, apply_preset
 from core.data import default_image_size
 from core.errors import StudioError
-from core.models import build_model, reference_params, summarize
+from core.models import build_model
 from core.presets import PRESETS
+from core.summary import reference_params, summarize
 from ui.data import current_dataset
 from ui.state import config, config_file_sidebar, field_group, field_widget, group_fields
 

@@ -269,7 +269,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
-    from core.evaluation import evaluate_run, html_report
+    from core.evaluation import evaluate_run
+    from core.report import html_report
     from core.runs import find_run, workspace_dir
 
     run = find_run(workspace_dir(args.workspace), args.run)

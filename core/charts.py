@@ -8,6 +8,8 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.metrics import Evaluation
+
 SMOOTHING = 0.8  # exponential moving average weight, as TensorBoard's default-ish slider
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#ff7f0e"
 
@@ -144,3 +146,77 @@ def overlay_figure(curves: dict[str, list[dict]], metric: str) -> go.Figure:
                 go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=name, mode="lines+markers")
             )
     return _layout(fig, f"{metric} by epoch", "epoch", metric, height=360)
+
+
+def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Figure:
+    """Heat map of the confusion matrix; hover shows true class, predicted class and count."""
+    counts = evaluation.confusion
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    z = rates if normalized else counts
+    names = evaluation.class_names
+    text = [
+        [f"{rates[i, j]:.0%}" if normalized else str(counts[i, j]) for j in range(len(names))]
+        for i in range(len(names))
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=names,
+            y=names,
+            colorscale="Blues",
+            text=text,
+            texttemplate="%{text}" if len(names) <= 20 else None,
+            customdata=np.dstack([counts, rates]),
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>rate: %{customdata[1]:.1%}"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title="Confusion matrix" + (" (row-normalized)" if normalized else ""),
+        height=520,
+        xaxis_title="predicted class",
+        yaxis_title="true class",
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
+    fig.update_yaxes(autorange="reversed")
+    if len(names) <= 30:  # label every class, not every other one
+        fig.update_xaxes(tickmode="array", tickvals=names, type="category")
+        fig.update_yaxes(tickmode="array", tickvals=names, type="category")
+    return fig
+
+
+def clickable_confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Figure:
+    """The confusion matrix with an invisible square marker on every cell centre, so a click selects a cell
+    (heat maps have no point selection). The markers carry the hover text; hover must stay on for them, as
+    "skip" also drops click events."""
+    fig = confusion_figure(evaluation, normalized)
+    names = evaluation.class_names
+    rows, cols = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
+    fig.data[0].hoverinfo = "skip"
+    fig.add_trace(
+        go.Scatter(
+            x=[names[j] for j in cols.ravel()],
+            y=[names[i] for i in rows.ravel()],
+            mode="markers",
+            marker=dict(size=max(8, min(40, 400 // len(names))), symbol="square", opacity=0),
+            customdata=evaluation.confusion.ravel(),
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    return fig
+
+
+def prediction_figure(probs: np.ndarray, class_names: list[str], top: int = 5) -> go.Figure:
+    """The most likely classes of one image as horizontal bars, titled with the prediction."""
+    best = np.argsort(-probs)[: min(top, len(class_names))]
+    fig = px.bar(
+        x=probs[best][::-1],
+        y=[class_names[i] for i in best][::-1],
+        orientation="h",
+        labels={"x": "probability", "y": "class"},
+        range_x=[0, 1],
+        title=f"Prediction: {class_names[best[0]]} ({probs[best[0]]:.1%})",
+    )
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10))
+    return fig

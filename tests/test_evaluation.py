@@ -1,4 +1,4 @@
-"""Evaluation: metrics against a case worked by hand, Grad-CAM, the standalone report, the cache, bad runs."""
+"""Evaluating a run: its score, Grad-CAM, the standalone report, the prediction cache, bad runs and uploads."""
 
 import io
 import json
@@ -17,68 +17,17 @@ from core.errors import StudioError
 from core.evaluation import (
     PREDICTIONS_FILE,
     cached_probabilities,
-    evaluate_predictions,
     evaluate_run,
-    grad_cam,
-    html_report,
-    labelled_grid,
     load_run_model,
     load_test_data,
-    overlay_heatmap,
     predict_image,
 )
+from core.explain import grad_cam, overlay_heatmap
+from core.pictures import labelled_grid
+from core.report import html_report
 from core.runs import load_run
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def one_hot_probs(predicted, n_classes, confidence=0.7):
-    probs = np.full((len(predicted), n_classes), (1 - confidence) / (n_classes - 1))
-    probs[np.arange(len(predicted)), predicted] = confidence
-    return probs
-
-
-def test_metrics_match_a_case_worked_by_hand():
-    # true:      a a a a b b b c c c   (4 a, 3 b, 3 c)
-    # predicted: a a b c b b a c c b
-    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
-    predicted = np.array([0, 0, 1, 2, 1, 1, 0, 2, 2, 1])
-    ev = evaluate_predictions(labels, one_hot_probs(predicted, 3), ["a", "b", "c"])
-    assert ev.confusion.tolist() == [[2, 1, 1], [1, 2, 0], [0, 1, 2]]
-    assert ev.accuracy == pytest.approx(6 / 10)
-    # a: TP 2, predicted a 3, support 4 -> P 2/3, R 1/2, F1 4/7
-    # b: TP 2, predicted b 4, support 3 -> P 1/2, R 2/3, F1 4/7
-    # c: TP 2, predicted c 3, support 3 -> P 2/3, R 2/3, F1 2/3
-    expected = {"a": (2 / 3, 1 / 2, 4 / 7, 4), "b": (1 / 2, 2 / 3, 4 / 7, 3), "c": (2 / 3, 2 / 3, 2 / 3, 3)}
-    for row in ev.per_class:
-        p, r, f1, support = expected[row["class"]]
-        assert (row["precision"], row["recall"], row["f1"]) == pytest.approx((p, r, f1))
-        assert row["support"] == support
-    assert ev.macro["precision"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
-    assert ev.macro["f1"] == pytest.approx((4 / 7 + 4 / 7 + 2 / 3) / 3)
-    assert ev.weighted["recall"] == pytest.approx((4 * 1 / 2 + 3 * 2 / 3 + 3 * 2 / 3) / 10)
-    assert ev.loss == pytest.approx(-(6 * np.log(0.7) + 4 * np.log(0.15)) / 10)
-    assert ev.top_k_accuracy is None, "top-3 only where there are more than three classes"
-    # Most confused: each off-diagonal count is 1; ties sort by class name.
-    assert ev.confused_pairs(2) == [
-        {"true": "a", "predicted": "b", "count": 1, "share of true class": 0.25},
-        {"true": "a", "predicted": "c", "count": 1, "share of true class": 0.25},
-    ]
-
-
-def test_top_3_accuracy_and_confident_mistakes_first():
-    labels = np.array([0, 1, 2, 3])
-    probs = np.array(
-        [
-            [0.1, 0.6, 0.2, 0.1],  # wrong (predicted 1, 60%), true class ranked 3rd: in the top 3
-            [0.05, 0.05, 0.0, 0.9],  # wrong (predicted 3, 90%), true class ranked 2nd
-            [0.0, 0.0, 1.0, 0.0],  # right
-            [0.4, 0.3, 0.3, 0.0],  # wrong (40%), true class last: not in the top 3
-        ]
-    )
-    ev = evaluate_predictions(labels, probs, list("wxyz"))
-    assert ev.top_k_accuracy == pytest.approx(3 / 4)
-    assert ev.mistakes().tolist() == [1, 0, 3]
 
 
 def test_run_evaluation_matches_the_score_training_reported(trained_run):

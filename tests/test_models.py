@@ -10,16 +10,9 @@ import pytest
 
 from core.config import StudioConfig, TrainingConfig, apply_preset
 from core.errors import StudioError
-from core.models import (
-    build_model,
-    compile_model,
-    diagram,
-    make_loss,
-    make_optimizer,
-    mobilenet_weights_path,
-    summarize,
-)
+from core.models import build_model, compile_model, make_loss, make_optimizer, mobilenet_weights_path
 from core.presets import PRESETS
+from core.summary import diagram, summarize
 
 
 def build(config, shape=(32, 32, 3), classes=10, **kwargs):

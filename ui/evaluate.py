@@ -1,0 +1,125 @@
+"""The Evaluate page's cached core calls and its interactive blocks (confusion cells, try-it, another model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from core.charts import clickable_confusion_figure, prediction_figure
+from core.errors import StudioError
+from core.evaluation import (
+    evaluate_run,
+    load_run_model,
+    load_test_data,
+    load_uploaded_model,
+    predict_image,
+    probabilities,
+)
+from core.metrics import Evaluation, evaluate_predictions
+from core.pictures import labelled_grid
+from core.report import html_report
+from core.runs import find_run
+from ui.jobs import manager
+
+GALLERY_IMAGES = 24
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+
+
+def model_stamp(run) -> str:
+    """Changes whenever the run's model file does: the caches below key on it."""
+    path = run.model_path()
+    return f"{path}:{path.stat().st_mtime_ns}"
+
+
+@st.cache_data(max_entries=8, show_spinner="Scoring the test split…")
+def cached_evaluation(run_dir: str, stamp: str) -> Evaluation:
+    return evaluate_run(find_run(manager().workspace, run_dir))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def cached_model(run_dir: str, stamp: str):
+    return load_run_model(find_run(manager().workspace, run_dir))
+
+
+@st.cache_data(max_entries=4, show_spinner="Writing the report…")
+def cached_report(run_dir: str, stamp: str, _evaluation, _grid) -> str:
+    return html_report(find_run(manager().workspace, run_dir), _evaluation, _grid)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def cached_test_data(run_dir: str, stamp: str):
+    return load_test_data(find_run(manager().workspace, run_dir))
+
+
+def confusion_matrix_block(evaluation: Evaluation, images: np.ndarray) -> None:
+    """The clickable matrix; a clicked (or chosen) cell shows its test images."""
+    names, labels = evaluation.class_names, evaluation.labels
+    normalized = st.toggle("Row-normalized rates", key="cm_normalized")
+    figure = clickable_confusion_figure(evaluation, normalized)
+    event = st.plotly_chart(figure, key="confusion_chart", on_select="rerun", selection_mode="points")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    if points:
+        st.session_state["cell_true"], st.session_state["cell_pred"] = points[0]["y"], points[0]["x"]
+    if "cell_true" not in st.session_state:
+        pairs = evaluation.confused_pairs()
+        st.session_state["cell_true"] = pairs[0]["true"] if pairs else names[0]
+        st.session_state["cell_pred"] = pairs[0]["predicted"] if pairs else names[0]
+    c1, c2 = st.columns(2)
+    cell_true = c1.selectbox("Cell: true class", names, key="cell_true")
+    cell_pred = c2.selectbox("Cell: predicted class", names, key="cell_pred")
+    in_cell = np.flatnonzero((labels == names.index(cell_true)) & (evaluation.predicted == names.index(cell_pred)))
+    st.caption(
+        f"{len(in_cell)} test images are of class **{cell_true}** and predicted **{cell_pred}** "
+        "(click a cell above to choose it)."
+    )
+    if len(in_cell):
+        shown = in_cell[:GALLERY_IMAGES]
+        captions = [f"pred: {cell_pred} ({evaluation.confidence[i]:.0%})" for i in shown]
+        st.image(labelled_grid(images[shown], captions, [cell_true == cell_pred] * len(shown), columns=8, tile=80))
+
+
+def try_it_block(model, image_shape: tuple, names: list[str], logits: bool) -> None:
+    """Classify an uploaded image or a camera picture, preprocessed as the training images were."""
+    t1, t2 = st.columns(2)
+    upload = t1.file_uploader("Upload an image", type=IMAGE_TYPES, key="try_upload")
+    with t2:
+        # The browser asks for camera access as soon as camera_input is drawn: only when asked for.
+        use_camera = st.toggle("Use the camera", key="try_use_camera")
+        photo = st.camera_input("Take a picture", key="try_camera") if use_camera else None
+    picture = photo or upload
+    if picture is None:
+        return
+    try:
+        probs, pixels = predict_image(model, picture.getvalue(), image_shape, logits)
+    except StudioError as err:
+        st.error(str(err))
+        return
+    p1, p2 = st.columns([1, 3])
+    p1.image(pixels if pixels.shape[-1] == 3 else pixels[..., 0], caption="as the model sees it", width=160)
+    p2.plotly_chart(prediction_figure(probs, names), key="try_chart")
+
+
+def other_model_block(evaluation: Evaluation, images: np.ndarray) -> None:
+    """Score an uploaded .keras model (safe mode only) on this run's test split, beside the run's own score."""
+    st.caption(
+        "Upload a .keras file (for example one trained elsewhere). It is loaded with Keras safe mode "
+        "only, from a temporary file deleted right after loading, and stays in your session."
+    )
+    other = st.file_uploader("Keras model", type=["keras"], key="other_model_upload")
+    if other is None:
+        return
+    try:
+        names = evaluation.class_names
+        other_model = load_uploaded_model(other.getvalue(), other.name, images.shape[1:], len(names))
+        logits = other_model.layers[-1].get_config().get("activation") != "softmax"
+        other_eval = evaluate_predictions(evaluation.labels, probabilities(other_model, images, logits), names)
+    except StudioError as err:
+        st.error(str(err))
+        return
+    o1, o2 = st.columns(2)
+    o1.metric(
+        f"{other.name}: test accuracy",
+        f"{other_eval.accuracy:.2%}",
+        delta=f"{100 * (other_eval.accuracy - evaluation.accuracy):+.2f} points vs this run",
+    )
+    o2.metric(f"{other.name}: test loss", f"{other_eval.loss:.4f}")
