@@ -35,6 +35,7 @@ from core.config import (
 )
 from core.errors import StudioError
 from core.fields import FieldInfo, parse_text
+from core.formats import format_help
 
 EXIT_FAILED_RUN = 1
 EXIT_BAD_INPUT = 2
@@ -43,11 +44,12 @@ DATA_HELP = (
     + ", ".join(KERAS_SOURCES)
     + ", a folder with one subfolder per class, or a ZIP of such folders (default: the config's source)"
 )
-# TensorFlow's C++ start-up lines, written straight to file descriptor 2 before any Python logging exists:
-# CUDA plugin registration on a machine without CUDA, and absl's notice that it is not initialized yet.
-NATIVE_NOISE = re.compile(
-    r"All log messages before absl::InitializeLog|Unable to register cu(FFT|DNN|BLAS) factory|"
-    r"computation placer already registered|failed call to cuInit"
+# TensorFlow's and LiteRT's native log lines, written straight to file descriptor 2 past Python's logging:
+# absl's format (I0000 00:00:… file.cc:12]), TensorFlow's older one (2026-… file.cc:12] …), absl's notice that
+# it is not initialized, the TFLite converter's and interpreter's own lines.
+NATIVE_LOG = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\]|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] \S+:\d+\]|"
+    r"WARNING: All log messages before absl::InitializeLog|INFO: Created TensorFlow Lite|fully_quantize: )"
 )
 METAVARS = {bool: "BOOL", int: "N", float: "F", str: "TEXT", list: "N,N,..."}
 
@@ -121,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a run for TF.js, TFLite and more, measured against Keras",
         description="Write the formats into RUN_DIR/exports (reusing earlier exports of the same model) and print "
-        "one JSON object: per format its path, size in bytes, test accuracy and max abs difference.",
+        "one JSON object: per format its path, size in bytes, test accuracy and max abs difference, and the "
+        "fidelity checks with their verdict (also on stderr, one line each).",
     )
     export.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
     export.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
@@ -129,8 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--formats",
         default="all",
         metavar="LIST",
-        help="comma-separated: keras,savedmodel,tfjs,tflite,tflite-fp16,tflite-dynamic,tflite-int8,"
-        "tflite-int8-io,webdemo (default: all)",
+        help=format_help(),
     )
     export.add_argument("--no-compare", action="store_true", help="skip running each format on the test split")
     commands.add_parser(
@@ -216,34 +218,39 @@ def config_flags(config: StudioConfig) -> list[str]:
 
 
 @contextlib.contextmanager
-def native_stderr_filtered():
-    """Run a block with file descriptor 2 captured, then pass on every line but TensorFlow's start-up noise."""
+def native_logs_filtered():
+    """Run a command with file descriptor 2 captured, Python's own stderr still going straight to the terminal;
+    at the end, pass on every captured line that is not a native TensorFlow/LiteRT log line."""
     sys.stderr.flush()
     saved = os.dup(2)
+    own = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    python_stderr = sys.stderr
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
+        sys.stderr = own
         try:
             yield
         finally:
-            sys.stderr.flush()
+            own.flush()
+            sys.stderr = python_stderr
             os.dup2(saved, 2)
             os.close(saved)
+            own.close()
             captured.seek(0)
             for line in captured.read().decode(errors="replace").splitlines():
-                if line.strip() and not NATIVE_NOISE.search(line):
+                if line.strip() and not NATIVE_LOG.search(line):
                     print(line, file=sys.stderr)
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and list its devices with the C++ start-up lines filtered out: the CLI's stderr
-    carries only its own progress and messages."""
+    """Import TensorFlow and list its devices (CUDA probing logs then, not mid-run), with TensorFlow's and
+    Keras's Python-side logs and warnings lowered to errors."""
     import logging
     import warnings
 
-    with native_stderr_filtered():
-        import tensorflow as tf
+    import tensorflow as tf
 
-        tf.config.list_logical_devices()
+    tf.config.list_logical_devices()
     tf.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"keras(\.|$)")
@@ -282,44 +289,41 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from core.formats import parse_formats
+
+    formats = parse_formats(args.formats)  # before TensorFlow: a wrong id fails at once
     import_tensorflow_quietly()
-    from core.export import FORMATS, export_run
+    from core.export import export_run, export_summary
     from core.runs import find_run, workspace_dir
 
-    formats = list(FORMATS) if args.formats == "all" else [f.strip() for f in args.formats.split(",") if f.strip()]
     run = find_run(workspace_dir(args.workspace), args.run)
     results = export_run(
         run, formats, compare=not args.no_compare, progress=lambda message: print(message, file=sys.stderr)
     )
-    summary = {}
-    for fmt, result in results.items():
-        entry = result.to_dict()
-        entry["path"] = str(run.path / result.path) if result.path else None
-        summary[fmt] = entry
-    print(json.dumps({"run_dir": str(run.path), "formats": summary}))
+    summary = export_summary(run, results)
+    for check in summary["checks"]:
+        print(f"{'ok  ' if check['passed'] else 'FAIL'} {check['label']}: {check['detail']}", file=sys.stderr)
+    print(json.dumps(summary))
     return 0 if all(r.error is None for r in results.values()) else EXIT_FAILED_RUN
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "settings":
+        print(settings_table())
+        return 0
     try:
-        if args.command == "train":
-            return run_train(args)
-        if args.command == "evaluate":
-            return run_evaluate(args)
-        if args.command == "export":
-            return run_export(args)
-        if args.command == "settings":
-            print(settings_table())
-            return 0
+        with native_logs_filtered():
+            return COMMANDS[args.command](args)
     except StudioError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
-    return EXIT_BAD_INPUT
 
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export}
 
 if __name__ == "__main__":
     sys.exit(main())

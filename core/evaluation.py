@@ -17,7 +17,7 @@ from core.config import StudioConfig
 from core.errors import StudioError
 from core.files import atomic_write_bytes, read_json
 from core.images import BadImage, decode_image
-from core.metrics import Evaluation, evaluate_predictions
+from core.metrics import Evaluation, evaluate_predictions, softmax
 from core.runs import CLASSES_FILE, CONFIG_FILE, TEST_DATA_FILE, RunInfo
 
 PREDICTIONS_FILE = "predictions.npz"
@@ -94,10 +94,7 @@ def run_config(run: RunInfo) -> StudioConfig:
 
 def probabilities(model, images: np.ndarray, logits: bool) -> np.ndarray:
     outputs = np.asarray(model.predict(images, batch_size=PREDICT_BATCH, verbose=0), dtype=np.float64)
-    if logits:
-        outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
-        outputs /= outputs.sum(axis=1, keepdims=True)
-    return outputs
+    return softmax(outputs) if logits else outputs
 
 
 def cached_probabilities(run: RunInfo, model=None) -> np.ndarray:

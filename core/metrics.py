@@ -6,11 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 TOP_K = 3
 # Keras clips probabilities the same way in its cross-entropy, so the loss here matches model.evaluate.
 PROBABILITY_EPSILON = 1e-7
+
+
+def softmax(outputs: np.ndarray) -> np.ndarray:
+    """Probabilities from logits, row by row (float64, numerically stable)."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    outputs = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return outputs / outputs.sum(axis=1, keepdims=True)
 
 
 @dataclass
@@ -72,6 +78,9 @@ class Evaluation:
 
 def evaluate_predictions(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> Evaluation:
     """All the numbers from true labels and class probabilities."""
+    # Imported here: scikit-learn takes a second or two to import, and the CLI's help and checks need none of it.
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
     classes = np.arange(len(class_names))
     labels = np.asarray(labels, dtype=np.int64)
     predicted = probs.argmax(axis=1)

@@ -112,7 +112,7 @@ def find_run(workspace: Path, run: str | os.PathLike) -> RunInfo:
         path = workspace / str(run)
     if not (path / STATUS_FILE).is_file():
         raise StudioError(f"No run at '{run}': give a run folder (with {STATUS_FILE}) or a run id from the history.")
-    return load_run(path)
+    return load_run(path.resolve())  # absolute: exports hand the folder to tools that run elsewhere
 
 
 def rename_run(path: Path, name: str) -> None:

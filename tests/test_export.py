@@ -13,8 +13,10 @@ import pytest
 
 from core.config import StudioConfig, apply_preset
 from core.evaluation import load_run_model, load_test_data, probabilities
-from core.export import FORMATS, export_run, read_manifest, run_litert, run_tfjs
+from core.export import export_run, read_manifest
+from core.formats import FORMATS
 from core.runs import load_run
+from core.runtimes import run_litert, run_tfjs
 from core.training import train_run
 from tests.conftest import class_zip, make_class_files
 
@@ -176,8 +178,16 @@ def test_cli_export_prints_paths_sizes_and_fidelity(trained_run, tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    summary = json.loads(out.stdout.strip().splitlines()[-1])["formats"]
+    printed = json.loads(out.stdout.strip().splitlines()[-1])
+    summary = printed["formats"]
     assert set(summary) == {"keras", "tflite", "tflite-int8"}
+    checks = {c["label"]: c["passed"] for c in printed["checks"]}
+    assert checks == {
+        "TFLite float32 matches Keras to 0.0001": True,
+        "int8 loses at most 1 point of test accuracy": True,
+        "int8 file at most 30% of float32": True,
+    }
+    assert printed["passed"] is True and "ok   int8 file at most 30% of float32" in out.stderr
     for entry in summary.values():
         assert Path(entry["path"]).is_file() and entry["size_bytes"] == Path(entry["path"]).stat().st_size
         assert entry["test_accuracy"] is not None and entry["max_abs_diff"] is not None

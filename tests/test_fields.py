@@ -220,3 +220,15 @@ def test_the_cli_prints_only_its_own_lines(tmp_path):
     )
     assert evaluate.returncode == 0 and evaluate.stderr.strip() == "", evaluate.stderr[-2000:]
     assert json.loads(evaluate.stdout.splitlines()[-1])["accuracy"] > 0
+    export = subprocess.run(
+        [*command, "export", "--run", run_dir, "--formats", "tfjs,tflite,tflite-int8"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
+    lines = export.stderr.splitlines()
+    assert lines and all(line.startswith(("Exporting ", "ok   ", "FAIL ")) for line in lines), lines
+    assert len([line for line in lines if line.startswith("Exporting ")]) == 3
