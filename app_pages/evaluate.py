@@ -12,6 +12,7 @@ from core.metrics import TOP_K
 from core.pictures import labelled_grid
 from core.runs import read_metrics
 from ui.evaluate import (
+    GALLERY_IMAGES,
     cached_evaluation,
     cached_model,
     cached_report,
@@ -24,7 +25,6 @@ from ui.evaluate import (
 from ui.jobs import pick_run
 
 GRID_IMAGES = 18
-GALLERY_IMAGES = 24  # misclassified images shown
 CAM_IMAGES = 6
 
 st.title("Evaluate")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.charts import clickable_confusion_figure, prediction_figure
 from core.errors import StudioError
 from core.evaluation import (
     PREDICTIONS_FILE,
@@ -23,6 +24,7 @@ from core.evaluation import (
     predict_image,
 )
 from core.explain import grad_cam, overlay_heatmap
+from core.metrics import evaluate_predictions
 from core.pictures import labelled_grid
 from core.report import html_report
 from core.runs import load_run
@@ -91,6 +93,31 @@ def test_html_report_is_standalone_and_holds_the_confusion_matrix(trained_run, t
     assert data["confusion_matrix"] == ev.confusion.tolist()
     # The heat map's own numbers are in the embedded figure too.
     assert json.dumps(ev.confusion[0].tolist()).replace(" ", "") in text.replace(" ", "")
+
+
+def test_the_confusion_matrix_is_clickable_through_invisible_markers_that_carry_the_hover():
+    labels = np.array([0, 0, 1, 2, 2])
+    probs = np.eye(3)[[0, 1, 1, 2, 0]]
+    ev = evaluate_predictions(labels, probs, ["a", "b", "c"])
+    heat, markers = clickable_confusion_figure(ev, normalized=True).data
+    # The heat map skips hover; "skip" on the markers would drop their click events, so they keep it on.
+    assert heat.type == "heatmap" and heat.hoverinfo == "skip"
+    assert markers.type == "scatter" and markers.hoverinfo is None and markers.marker.opacity == 0
+    assert markers.marker.symbol == "square" and markers.marker.size == 40 and not markers.showlegend
+    # One marker per cell, row by row, with the cell's count.
+    assert list(markers.x) == ["a", "b", "c"] * 3 and list(markers.y) == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+    assert list(markers.customdata) == ev.confusion.ravel().tolist() == [1, 1, 0, 0, 1, 0, 1, 0, 1]
+    assert markers.hovertemplate == "true: %{y}<br>predicted: %{x}<br>count: %{customdata}<extra></extra>"
+
+
+def test_the_try_it_chart_shows_the_five_most_likely_classes_best_on_top():
+    probs = np.array([0.02, 0.5, 0.03, 0.2, 0.12, 0.05, 0.08])
+    fig = prediction_figure(probs, list("abcdefg"))
+    bars = fig.data[0]
+    assert list(bars.y) == ["f", "g", "e", "d", "b"]  # drawn bottom-up: the best class is the top bar
+    assert list(bars.x) == pytest.approx([0.05, 0.08, 0.12, 0.2, 0.5])
+    assert fig.layout.title.text == "Prediction: b (50.0%)"
+    assert len(prediction_figure(np.array([0.3, 0.7]), ["x", "y"]).data[0].y) == 2
 
 
 def test_a_missing_or_unreadable_model_file_gets_a_clear_message(trained_run, tmp_path):

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import classification_report
+from sklearn.metrics import classification_report, log_loss, top_k_accuracy_score
 
 from core.metrics import evaluate_predictions
 
@@ -79,3 +79,19 @@ def test_metrics_agree_with_sklearns_report_on_random_predictions():
     assert ev.accuracy == pytest.approx(np.mean(probs.argmax(1) == labels))
     assert ev.confusion.sum() == 500 and ev.confusion[:, 5].sum() == (probs.argmax(1) == 5).sum()
     assert ev.per_class[5]["support"] == 0 and ev.per_class[5]["recall"] == 0.0
+    # Random probabilities have no ties and none near the 1e-7 clip, so top-3 and the loss agree with sklearn's.
+    assert ev.top_k_accuracy == pytest.approx(top_k_accuracy_score(labels, probs, k=3, labels=range(6)))
+    assert ev.loss == pytest.approx(log_loss(labels, probs, labels=range(6)))
+
+
+def test_ties_in_top_3_rank_the_lower_class_first():
+    # True class 0 ties class 3 for third place: the lower index wins, so it counts as in the top 3
+    # (sklearn's top_k_accuracy_score would rank class 3 first and score this 0).
+    ev = evaluate_predictions(np.array([0]), np.array([[0.1, 0.6, 0.2, 0.1]]), list("wxyz"))
+    assert ev.top_k_accuracy == 1.0
+
+
+def test_the_loss_clips_probabilities_as_keras_does():
+    # A true class given probability 0 costs -log(1e-7), not infinity.
+    ev = evaluate_predictions(np.array([0, 1]), np.array([[0.0, 1.0], [0.0, 1.0]]), ["a", "b"])
+    assert ev.loss == pytest.approx(-np.log(1e-7) / 2)

@@ -21,7 +21,7 @@ from core.report import html_report
 from core.runs import find_run
 from ui.jobs import manager
 
-GALLERY_IMAGES = 24
+GALLERY_IMAGES = 24  # test images shown at most in a gallery (a confusion cell, the mistakes)
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 
 
