@@ -199,35 +199,25 @@ def test_readme_settings_table_is_the_generated_one():
     )
 
 
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "core", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
 @pytest.mark.slow
 def test_the_cli_prints_only_its_own_lines(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "core"]
-    train = subprocess.run(
-        [*command, "train", "--data", "builtin:digits", "--preset", "mnist", "--epochs", "1", "--workspace", "ws"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=600,
+    train = _cli(
+        "train", "--data", "builtin:digits", "--preset", "mnist", "--epochs", "1", "--workspace", "ws", cwd=tmp_path
     )
     assert train.returncode == 0, train.stderr[-2000:]
     lines = [part.strip() for line in train.stderr.splitlines() for part in line.split("\r") if part.strip()]
     assert lines and all(line.startswith("epoch 1/1 ") for line in lines), lines[:10]
     run_dir = json.loads(train.stdout.splitlines()[-1])["run_dir"]
-    evaluate = subprocess.run(
-        [*command, "evaluate", "--run", run_dir], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600
-    )
+    evaluate = _cli("evaluate", "--run", run_dir, cwd=tmp_path)
     assert evaluate.returncode == 0 and evaluate.stderr.strip() == "", evaluate.stderr[-2000:]
     assert json.loads(evaluate.stdout.splitlines()[-1])["accuracy"] > 0
-    export = subprocess.run(
-        [*command, "export", "--run", run_dir, "--formats", "tfjs,tflite,tflite-int8"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=600,
-    )
+    export = _cli("export", "--run", run_dir, "--formats", "tfjs,tflite,tflite-int8", cwd=tmp_path)
     assert export.returncode == 0, export.stderr[-2000:]
     lines = export.stderr.splitlines()
     assert lines and all(line.startswith(("Exporting ", "ok   ", "FAIL ")) for line in lines), lines

@@ -67,6 +67,11 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
         # Both runs are in the shared workspace and in both sessions' history (the compare box lists them).
         statuses = sorted(json.loads((d / "status.json").read_text())["status"] for d in runs.iterdir())
         assert statuses == ["finished", "stopped"]
+        # Alice's split sliders went away while her ZIP source waited for a file and came back: they kept
+        # their values (the browser used to put them back to 0 and the run trained with no held-out images).
+        for run_dir in runs.iterdir():
+            data = json.loads((run_dir / "config.json").read_text())["data"]
+            assert (data["val_split"], data["test_split"], data["seed"]) == (0.15, 0.15, 42), run_dir.name
         for page in (alice, bob):
             b.navigate(page, "Evaluate")
             b.navigate(page, "Train")

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_PAGE_LINES = 160
+MAX_PAGE_LINES = 150
 
 
 def imported_core_modules(source: str) -> set[str]:

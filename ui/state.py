@@ -83,8 +83,10 @@ def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
     info = field_info(path)
     spec = info.spec
     kind = widget_kind(info)
-    if path not in st.session_state:
-        st.session_state[path] = get_field(config(), path)
+    # The widget's default is always its current value (its state, else the config's). The browser forgets a
+    # widget that a run did not draw (say while a ZIP is not uploaded yet) while the server keeps its state;
+    # when it comes back the browser starts from the default, which otherwise is the slider's minimum.
+    current = st.session_state[path] if path in st.session_state else get_field(config(), path)
     if label is None:
         label = spec.item.format(i=int(path.rsplit(".", 1)[1]) + 1) if path != info.path else spec.label
     help_text = spec.help[0].upper() + spec.help[1:] + "."
@@ -94,10 +96,13 @@ def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
     value_type = info.item_kind or info.kind
     if spec.choices and kind != "select_slider":
         kwargs["options"] = list(spec.choices)
+        kwargs["index"] = kwargs["options"].index(current)
         if spec.names:
             kwargs.setdefault("format_func", lambda v: spec.names.get(v, str(v)))
+    else:
+        kwargs["value"] = current
     if kind == "select_slider":
-        kwargs["options"] = sorted({*(spec.choices or spec.options), st.session_state[path]})
+        kwargs["options"] = sorted({*(spec.choices or spec.options), current})
         if value_type is float:
             kwargs.setdefault("format_func", number_text)
     if kind in ("slider", "number"):
@@ -125,9 +130,7 @@ def field_group(group: str, columns: int = 1) -> None:
     slots = st.columns(columns) if columns > 1 else None
     drawn = 0
     for info in FIELDS.values():
-        if info.spec.group != group or not shown(
-            info, {path: get_field(config(), path) for path in info.spec.when or {}}
-        ):
+        if info.spec.group != group or not _in_use(info):
             continue
         with slots[drawn % columns] if slots else contextlib.nullcontext():
             if info.kind is list:
