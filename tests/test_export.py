@@ -14,7 +14,7 @@ import pytest
 from core.config import StudioConfig, apply_preset
 from core.evaluation import load_run_model, load_test_data, probabilities
 from core.export import export_run, read_manifest
-from core.formats import FORMATS
+from core.formats import FORMATS, REGISTRY
 from core.runs import load_run
 from core.runtimes import run_litert, run_tfjs
 from core.training import train_run
@@ -65,6 +65,7 @@ def test_every_format_is_exported_and_measured(digits_export):
     for fmt, result in results.items():
         assert result.error is None, f"{fmt}: {result.error}"
         assert (run.path / result.path).is_file() and result.size_bytes > 0
+        assert Path(result.path).name == REGISTRY[fmt].file, "the registry names the file written"
     keras = results["keras"]
     assert keras.test_accuracy == pytest.approx(run.status.test_accuracy, abs=1e-6) and keras.max_abs_diff == 0
     for fmt in ("savedmodel", "tfjs", "tflite"):

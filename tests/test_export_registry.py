@@ -34,6 +34,17 @@ def test_cli_lists_and_validates_formats_from_the_registry():
         parse_formats("tfjs,onnx")
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_snippet_is_filled_from_the_metadata(channels):
+    meta = {"input": {"shape": [1, 28, 32, channels]}, "output": {"values": "logits (apply softmax)", "classes": 7}}
+    snippets = [s for fmt in FORMATS for s in REGISTRY[fmt].snippets]
+    assert {s.title for s in snippets} >= {"JavaScript (TF.js)", "Android / Kotlin (LiteRT)", "Python (LiteRT)"}
+    for snippet in snippets:
+        code = snippet.code(meta)
+        assert snippet.language and "28" in code and "32" in code, snippet.title
+    assert REGISTRY["tflite"].file in REGISTRY["tflite"].snippets[1].code(meta)
+
+
 def _results(**changes) -> dict[str, ExportResult]:
     results = {
         "keras": ExportResult("keras", "exports/model.keras", 400_000, 0.95, 0.0, 0.5, 100),
