@@ -10,7 +10,7 @@ from core.runs import delete_run, history_rows, read_metrics, rename_run
 from ui.jobs import fresh_runs, manager, run_selectbox
 from ui.state import config
 from ui.train import STATE_STYLE, draw_curves, live_view
-from ui.uploads import has_uploads, uploads_for_source
+from ui.uploads import uploads_for_job
 
 COMPARED_METRICS = ["val_accuracy", "val_loss", "accuracy", "loss"]
 
@@ -41,13 +41,8 @@ with button_col:
     start = st.button("Start training", type="primary", key="start_training", width="stretch")
 if start:
     try:
-        if cfg.data.source in ("zip", "images") and not has_uploads(cfg.data.source):
-            raise StudioError(
-                f"The '{cfg.data.source}' source has no uploaded images in this session: add them on "
-                "the Dataset page first."
-            )
         busy = mgr.active()
-        job = mgr.submit(cfg, uploads_for_source(cfg.data.source), name=run_name.strip() or None)
+        job = mgr.submit(cfg, uploads_for_job(cfg.data.source), name=run_name.strip() or None)
         st.session_state["watch_run"] = st.session_state["selected_run"] = job.run_id
         if busy is not None:
             st.info(f"Another run ({busy.run_id}) is training on this server: yours is queued and starts when it ends.")

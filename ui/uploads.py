@@ -1,15 +1,21 @@
 """What a visitor uploads, held in their own session only: never on disk, never in the config, never shared.
 
-One home for the ZIP, the per-class images (files and camera pictures) and the Keras archives; the Dataset
-page draws the uploaders from here, and a training job gets a copy through :func:`uploads_for_source`.
+The one home for the ZIP, the per-class images (files and camera pictures) and the Keras archives: the
+session keys are read and written here only. The Dataset page draws the uploaders from here, ``current_dataset``
+and a training job get the bytes through :func:`uploads_for_source` / :func:`uploads_for_job`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.config import DataConfig
+from core.errors import StudioError
 
+# Tests and browser tests put bytes under the first keys directly: keep these names.
 ZIP_KEY = "zip_upload"
 ZIP_NAME_KEY = "zip_upload_name"
 CLASS_IMAGES_KEY = "class_images"
@@ -17,55 +23,136 @@ SEEN_IMAGES_KEY = "class_image_ids"
 KERAS_KEY = "keras_upload"
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
 FIRST_CLASSES = ("class 1", "class 2")
+UPLOAD_SOURCES = ("zip", "images")  # sources with nothing to read but the session's uploads
+
+ClassImages = dict[str, list[tuple[str, bytes]]]
+
+
+# --- ZIP ----------------------------------------------------------------------------------------------
+
+
+def store_zip(name: str, data: bytes) -> None:
+    st.session_state[ZIP_KEY] = data
+    st.session_state[ZIP_NAME_KEY] = name
+
+
+def zip_bytes() -> bytes | None:
+    return st.session_state.get(ZIP_KEY)
+
+
+def zip_name() -> str:
+    return st.session_state.get(ZIP_NAME_KEY, "uploaded.zip")
+
+
+# --- Per-class images ---------------------------------------------------------------------------------
+
+
+def class_images() -> ClassImages:
+    """Class name → [(file name, bytes)], starting with two empty classes as Teachable Machine does."""
+    return st.session_state.setdefault(CLASS_IMAGES_KEY, {name: [] for name in FIRST_CLASSES})
+
+
+def _seen() -> set[tuple[str, str]]:
+    return st.session_state.setdefault(SEEN_IMAGES_KEY, set())
+
+
+def add_class(name: str) -> bool:
+    """Adds an empty class (names are stripped); False for a blank name. An existing class is kept as it is."""
+    name = name.strip()
+    if not name:
+        return False
+    class_images().setdefault(name, [])
+    return True
+
+
+def remove_class(name: str) -> None:
+    class_images().pop(name, None)
+    seen = _seen()
+    seen -= {item for item in seen if item[0] == name}  # a class added again under this name starts afresh
+
+
+def add_class_files(name: str, files: Iterable[UploadedFile]) -> int:
+    """Appends the files not yet added to the class and returns how many were new: every rerun hands the
+    uploader's and camera's files again, and only their file_id tells a new picture from the same one."""
+    images, seen, added = class_images().setdefault(name, []), _seen(), 0
+    for item in files:
+        if (name, item.file_id) not in seen:
+            seen.add((name, item.file_id))
+            images.append((item.name, item.getvalue()))
+            added += 1
+    return added
+
+
+# --- Keras archives -----------------------------------------------------------------------------------
+
+
+def store_keras_files(source: str, files: dict[str, bytes]) -> None:
+    st.session_state.setdefault(KERAS_KEY, {})[source] = files
+
+
+def keras_files(source: str) -> dict[str, bytes] | None:
+    return st.session_state.get(KERAS_KEY, {}).get(source) or None
+
+
+# --- For loading and training ---------------------------------------------------------------------------
 
 
 def uploads_for_source(source: str) -> dict:
     """This session's uploaded bytes for a source, as ``load_dataset``'s keyword arguments."""
     if source == "zip":
-        return {"zip_bytes": st.session_state.get(ZIP_KEY)}
+        return {"zip_bytes": zip_bytes()}
     if source == "images":
         return {"class_images": st.session_state.get(CLASS_IMAGES_KEY)}
-    keras_files = st.session_state.get(KERAS_KEY, {}).get(source)
-    return {"keras_files": keras_files} if keras_files else {}
+    files = keras_files(source)
+    return {"keras_files": files} if files else {}
 
 
 def has_uploads(source: str) -> bool:
-    return any(uploads_for_source(source).values())
+    """True when this session holds bytes for the source: classes without a single image hold none."""
+    return any(any(v.values()) if isinstance(v, dict) else bool(v) for v in uploads_for_source(source).values())
+
+
+def uploads_for_job(source: str) -> dict:
+    """The uploads a training job of this source gets (a copy travels with it: the session may end first);
+    StudioError when the source needs uploads that this session does not hold."""
+    if source in UPLOAD_SOURCES and not has_uploads(source):
+        raise StudioError(
+            f"The '{source}' source has no uploaded images in this session: add them on the Dataset page first."
+        )
+    return uploads_for_source(source)
+
+
+# --- Widgets ------------------------------------------------------------------------------------------
 
 
 def zip_uploader(data: DataConfig) -> bool:
     """The ZIP uploader; True once this session holds a ZIP (its name becomes ``data.path``)."""
     upload = st.file_uploader("ZIP with one folder per class", type=["zip"], key="zip_uploader")
     if upload is not None:
-        st.session_state[ZIP_KEY] = upload.getvalue()
-        st.session_state[ZIP_NAME_KEY] = upload.name
-    if not st.session_state.get(ZIP_KEY):
+        store_zip(upload.name, upload.getvalue())
+    if not zip_bytes():
         st.info("Upload a ZIP whose top level (or single root folder) holds one folder per class, images inside.")
         return False
-    data.path = st.session_state.get(ZIP_NAME_KEY, "uploaded.zip")
+    data.path = zip_name()
     return True
 
 
 def class_images_editor() -> bool:
     """Classes with file uploads and camera pictures, as in Teachable Machine; True once two classes have images."""
-    classes = st.session_state.setdefault(CLASS_IMAGES_KEY, {name: [] for name in FIRST_CLASSES})
-    seen = st.session_state.setdefault(SEEN_IMAGES_KEY, set())
+    classes = class_images()
     with st.form("add_class", clear_on_submit=True, border=False):
         new_name = st.text_input("New class name", key="new_class_name")
-        if st.form_submit_button("Add class") and new_name.strip():
-            classes.setdefault(new_name.strip(), [])
+        if st.form_submit_button("Add class"):
+            add_class(new_name)
     for name in list(classes):
         with st.expander(f"{name} — {len(classes[name])} images", expanded=len(classes[name]) == 0):
             files = st.file_uploader(
                 f"Images of '{name}'", accept_multiple_files=True, key=f"class_upload::{name}", type=IMAGE_TYPES
             )
             photo = st.camera_input(f"Take a picture of '{name}'", key=f"class_camera::{name}")
-            for item in [*(files or []), *([photo] if photo else [])]:
-                if (name, item.file_id) not in seen:  # a rerun hands the same files again
-                    seen.add((name, item.file_id))
-                    classes[name].append((item.name, item.getvalue()))
+            add_class_files(name, [*(files or []), *([photo] if photo else [])])
             if st.button(f"Remove class '{name}'", key=f"class_remove::{name}"):
-                del classes[name]
+                remove_class(name)
                 st.rerun()
     if sum(bool(images) for images in classes.values()) < 2:
         st.info("Add images to at least two classes (upload files or take pictures) to build a dataset.")
@@ -77,5 +164,5 @@ def keras_archive_uploader(source: str, wanted: str) -> None:
     """Offered when a Keras set is not in the cache: the visitor uploads the archive keras.datasets would fetch."""
     files = st.file_uploader(f"Upload {wanted}", accept_multiple_files=True, key="keras_uploader", type=["npz", "gz"])
     if files:
-        st.session_state.setdefault(KERAS_KEY, {})[source] = {f.name: f.getvalue() for f in files}
+        store_keras_files(source, {f.name: f.getvalue() for f in files})
         st.rerun()
