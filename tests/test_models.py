@@ -47,6 +47,21 @@ def test_tutorial_presets_have_their_sources_parameter_counts(preset, shape, tot
     assert summary.non_trainable_params == non_trainable
 
 
+def test_readme_presets_table_states_each_presets_parameter_count():
+    """The README's presets table lists every preset of core/presets.py with the count its builder gives."""
+    from pathlib import Path
+
+    from core.summary import reference_params
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[3] for line in readme.splitlines() if line.startswith("| `")
+    }
+    for preset_id in PRESETS:
+        assert preset_id in rows, f"README's presets table has no row for {preset_id}"
+        assert rows[preset_id].strip().startswith(f"{reference_params(preset_id):,}"), preset_id
+
+
 def test_cifar_bn_layers_in_the_sources_order():
     model = build(apply_preset("cifar-bn"))
     kinds = [layer.__class__.__name__ for layer in model.layers]
