@@ -32,10 +32,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(workspace: Path, log: Path):
-    """``streamlit run`` on a free loopback port; yields its URL once /_stcore/health answers ok."""
+def streamlit_server(workspace: Path, log: Path, env: dict[str, str] | None = None):
+    """``streamlit run`` on a free loopback port; yields its URL once /_stcore/health answers ok.
+
+    ``env`` adds settings for the server (allowed data folders, roles) on top of the test's environment."""
     port = free_port()
-    env = {**os.environ, "CNN_STUDIO_WORKSPACE": str(workspace)}
+    env = {**os.environ, "CNN_STUDIO_WORKSPACE": str(workspace), **(env or {})}
     with open(log, "w") as out:
         process = subprocess.Popen(
             [
