@@ -41,11 +41,11 @@ with button_col:
     start = st.button("Start training", type="primary", key="start_training", width="stretch")
 if start:
     try:
-        busy = mgr.active()
+        busy = mgr.busy_with()
         job = mgr.submit(cfg, uploads_for_job(cfg.data.source), name=run_name.strip() or None)
         st.session_state["watch_run"] = st.session_state["selected_run"] = job.run_id
         if busy is not None:
-            st.info(f"Another run ({busy.run_id}) is training on this server: yours is queued and starts when it ends.")
+            st.info(f"{busy} is training in this workspace: yours is queued and starts when it ends.")
     except StudioError as err:
         st.error(str(err))
 
@@ -75,6 +75,11 @@ if run.state in STATE_STYLE and run.status.error:
     STATE_STYLE[run.state](f"{run.state}: {run.status.error}")
 if run.state == "interrupted" and run.has_model():
     st.caption("Its last good checkpoint is kept and can be evaluated and exported.")
+if run.state.live and mgr.get(chosen) is None:
+    st.info(f"This run is {run.state} in another process (pid {run.status.pid} on {run.status.host}).")
+    if st.button("Stop this run", key="stop_other_run", help="It ends at its next step, keeping its best weights."):
+        mgr.stop(chosen)
+        st.toast("Asked it to stop at its next step…")
 if chosen != st.session_state.get("watch_run") or mgr.get(chosen) is None:
     draw_curves(*read_metrics(run.path), key="saved")
 
@@ -85,18 +90,21 @@ with c2:
     st.write("")
     if st.button("Rename", key="rename_run", width="stretch"):
         try:
-            rename_run(run.path, new_name)
+            rename_run(run.path, new_name, mgr.live_ids())
             st.rerun()
         except StudioError as err:
             st.error(str(err))
 with c3:
     st.write("")
-    if st.button("Delete run", key="delete_run", width="stretch", disabled=chosen in mgr.live_ids()):
+    if st.button("Delete run", key="delete_run", width="stretch", disabled=run.state.live):
         st.session_state["confirm_delete"] = chosen
 if st.session_state.get("confirm_delete") == chosen:
     st.warning(f"Delete {run.name} ({chosen}) and all its files?")
     if st.button("Yes, delete it", key="confirm_delete_run"):
-        delete_run(run.path, mgr.workspace)
         st.session_state.pop("confirm_delete", None)
-        st.session_state.pop("selected_run", None)
-        st.rerun()
+        try:
+            delete_run(run.path, mgr.workspace, mgr.live_ids())
+            st.session_state.pop("selected_run", None)
+            st.rerun()
+        except StudioError as err:
+            st.error(str(err))

@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=format_help(),
     )
     export.add_argument("--no-compare", action="store_true", help="skip running each format on the test split")
+    stop = commands.add_parser(
+        "stop",
+        help="ask a queued or training run to stop, whichever process trains it",
+        description="Create the run's STOP request: its trainer (the app's, another server's or a CLI's) ends at "
+        "its next step and keeps its best weights; a run still waiting its turn ends before it starts.",
+    )
+    stop.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
+    stop.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
     commands.add_parser(
         "settings",
         help="print every config field with its default and range (the README's settings table)",
@@ -262,11 +270,15 @@ def run_train(args: argparse.Namespace) -> int:
 
     from core.progress import TextProgress
     from core.runs import workspace_dir
+    from core.trainer_lock import current_holder
     from core.training import create_run, train_run
 
     workspace = workspace_dir(args.workspace)
     run_dir = create_run(workspace, config, args.name)
     extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
+    holder = current_holder(workspace)
+    if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet
+        print(f"waiting: {holder.describe()} is training in this workspace", file=sys.stderr)
     result = train_run(config, workspace, run_dir=run_dir, extra_callbacks=extra)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
@@ -323,7 +335,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export}
+def run_stop(args: argparse.Namespace) -> int:
+    from core.runs import find_run, workspace_dir
+    from core.trainer_lock import request_stop
+
+    run = find_run(workspace_dir(args.workspace), args.run)
+    if not run.state.live:
+        raise StudioError(f"Run '{run.name}' is {run.state}, not queued or training: there is nothing to stop.")
+    request_stop(run.path)
+    print(json.dumps({"run_dir": str(run.path), "stop_requested": True}))
+    return 0
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export, "stop": run_stop}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 from core.files import atomic_save_model
 from core.runs import BEST_MODEL, append_metrics
 from core.status import Phase, Progress
+from core.trainer_lock import stop_requested
 
 
 class MetricsStore:
@@ -150,15 +152,26 @@ class LiveMetrics(keras.callbacks.Callback):
 
 
 class StopOnRequest(keras.callbacks.Callback):
-    """Ends training at the next batch boundary once ``stop_event`` is set (the page's Stop button)."""
+    """Ends training at the next step once a stop is asked for: ``stop_event`` set (the page's Stop button),
+    the run folder's STOP file created (any process: a restarted server, the CLI), or, when ``parent_pid``
+    is given, the process that started this trainer gone (its parent changes)."""
 
-    def __init__(self, stop_event: threading.Event) -> None:
+    def __init__(self, stop_event: threading.Event, run_dir: Path | None = None, parent_pid: int | None = None) -> None:
         super().__init__()
         self.stop_event = stop_event
+        self.run_dir = run_dir
+        self.parent_pid = parent_pid
         self.stopped = False
 
+    def requested(self) -> bool:
+        return (
+            self.stop_event.is_set()
+            or (self.run_dir is not None and stop_requested(self.run_dir))
+            or (self.parent_pid is not None and os.getppid() != self.parent_pid)
+        )
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.stop_event.is_set():
+        if self.requested():
             self.stopped = True
             self.model.stop_training = True
 

@@ -11,8 +11,11 @@ MetricsStore, the only thing pages read.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import queue as queue_module
+import signal
 import threading
 import time
 from collections import deque
@@ -21,8 +24,9 @@ from pathlib import Path
 
 from core.callbacks import MetricsStore
 from core.config import StudioConfig
-from core.runs import workspace_dir
-from core.status import Phase, Progress, RunState, update_status
+from core.runs import load_run, workspace_dir
+from core.status import STATUS_FILE, Phase, Progress, RunState, update_status
+from core.trainer_lock import current_holder, request_stop
 from core.training import TrainResult, create_run, train_run
 
 # "spawn": a fresh interpreter, never a fork of a server that already runs TensorFlow threads.
@@ -53,10 +57,40 @@ class _QueueStore:
         return self.local.snapshot()
 
 
+# Linux's prctl option: a signal for this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent(run_dir: Path) -> int:
+    """Make this trainer stop cleanly when the server that started it dies, however it dies.
+
+    Linux sends SIGTERM at the parent's death (PR_SET_PDEATHSIG); the handler only creates the run's STOP file
+    (safe in a signal handler, unlike setting a multiprocessing Event), so training ends at its next step with
+    its model saved and the workspace lock released. Elsewhere, and as a second guard, the stop callback
+    compares ``os.getppid()`` with the pid returned here. Returns the parent's pid.
+    """
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, lambda signum, frame: request_stop(run_dir))
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent check in the callback remains
+    if os.getppid() != parent:  # the server died before the signal was armed
+        request_stop(run_dir)
+    return parent
+
+
 def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop) -> None:
+    parent = _stop_with_parent(Path(run_dir))
     config = StudioConfig.from_json(config_json)
     result = train_run(
-        config, Path(workspace), run_dir=Path(run_dir), uploads=uploads, store=_QueueStore(events), stop_event=stop
+        config,
+        Path(workspace),
+        run_dir=Path(run_dir),
+        uploads=uploads,
+        store=_QueueStore(events),
+        stop_event=stop,
+        parent_pid=parent,
     )
     events.put(("result", result.to_dict()))
 
@@ -170,10 +204,18 @@ class JobManager:
         return result
 
     def stop(self, run_id: str) -> bool:
-        """Stop a running job at the next batch boundary, or take a queued one off the queue."""
+        """Stop a running job at the next batch boundary, or take a queued one off the queue. A run this server
+        does not own (the CLI's, another server's, one a previous server left training) gets a stop request in
+        its folder, which its trainer reads after each step."""
         with self._lock:
             job = self._jobs.get(run_id)
-            if job is None or not job.state.live:
+            if job is None:
+                run_dir = self.workspace / run_id
+                if not (run_dir / STATUS_FILE).is_file() or not load_run(run_dir).state.live:
+                    return False
+                request_stop(run_dir)
+                return True
+            if not job.state.live:
                 return False
             if job.state == RunState.QUEUED:
                 self._queue.remove(job)
@@ -182,6 +224,14 @@ class JobManager:
                 return True
         job.stop_event.set()
         return True
+
+    def busy_with(self) -> str | None:
+        """What trains in this workspace now, from this server or any other process, or None."""
+        active = self.active()
+        if active is not None:
+            return f"run {active.run_id}"
+        holder = current_holder(self.workspace)
+        return holder.describe() if holder else None
 
     def active(self) -> Job | None:
         with self._lock:

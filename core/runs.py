@@ -15,6 +15,7 @@ from pathlib import Path
 from core.errors import StudioError
 from core.files import json_default, read_json
 from core.status import STATUS_FILE, RunState, RunStatus, read_status, update_status
+from core.trainer_lock import current_holder
 
 DEFAULT_WORKSPACE = "runs"
 CONFIG_FILE = "config.json"
@@ -90,8 +91,14 @@ def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> R
     status = read_status(path)
     config = read_json(path / CONFIG_FILE, {}) or {}
     if status.state.live and path.name not in live_ids:
-        owner_alive = status.host == socket.gethostname() and status.pid not in (None, os.getpid())
-        if not (owner_alive and _process_alive(int(status.pid))):
+        # The owner: the trainer, or the server (or CLI) that queued it. Another host's process cannot be checked
+        # from here: its run is live while it holds the workspace's trainer lock.
+        if status.host == socket.gethostname():
+            owner_alive = status.pid is not None and _process_alive(int(status.pid))
+        else:
+            holder = current_holder(path.parent)
+            owner_alive = holder is not None and holder.run_id == path.name
+        if not owner_alive:
             status.state = RunState.INTERRUPTED
             status.error = status.error or "The server stopped while this run was training."
     return RunInfo(path, status, config)
@@ -115,18 +122,36 @@ def find_run(workspace: Path, run: str | os.PathLike) -> RunInfo:
     return load_run(path.resolve())  # absolute: exports hand the folder to tools that run elsewhere
 
 
-def rename_run(path: Path, name: str) -> None:
+def ensure_not_training(path: Path, action: str, live_ids: set[str] | frozenset[str] = frozenset()) -> None:
+    """Refuse ``action`` on a run that is queued or training, whichever process (server, CLI) owns it."""
+    run = load_run(path, live_ids)
+    holder = current_holder(path.parent)
+    if holder is not None and holder.run_id == path.name:
+        who = f" by process {holder.pid} on {holder.host}"
+    elif run.state.live:
+        who = ""
+    else:
+        return
+    raise StudioError(
+        f"Run '{run.name}' is {run.state if run.state.live else 'training'}{who}: it cannot be {action} while it "
+        "trains. Stop it first (Stop on the Train page, or `python -m core stop RUN`), then try again."
+    )
+
+
+def rename_run(path: Path, name: str, live_ids: set[str] | frozenset[str] = frozenset()) -> None:
+    ensure_not_training(path, "renamed", live_ids)
     name = name.strip()
     if not name:
         raise StudioError("A run name cannot be empty: type a name, or keep the old one.")
     update_status(path, name=name)
 
 
-def delete_run(path: Path, workspace: Path) -> None:
-    """Remove a run folder; refuses paths outside the workspace."""
+def delete_run(path: Path, workspace: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> None:
+    """Remove a run folder; refuses paths outside the workspace and runs that are queued or training."""
     resolved, root = path.resolve(), workspace.resolve()
     if root not in resolved.parents:
         raise StudioError(f"Refusing to delete '{path}': it is not inside the workspace {workspace}.")
+    ensure_not_training(resolved, "deleted", live_ids)
     shutil.rmtree(resolved)
 
 

@@ -42,6 +42,7 @@ class Phase(StrEnum):
 
     STARTING = "starting"
     STARTING_PROCESS = "starting the training process"
+    WAITING = "waiting for the workspace's trainer"  # another run (any process) is training here
     LOADING_DATA = "loading data"
     BUILDING_MODEL = "building the model"
     TRAINING = "training"
@@ -139,6 +140,7 @@ class Progress:
     images_per_second: float | None = None
     loss: float | None = None
     error: str | None = None
+    waiting_for: str | None = None  # the run another process trains, while this one waits its turn
 
     def update(self, **values: Any) -> None:
         for name, value in values.items():
@@ -156,6 +158,8 @@ class Progress:
 
     def text(self) -> str:
         """``epoch 2/5, batch 40/57, ETA 14 s`` while training, else the phase."""
+        if self.phase == Phase.WAITING and self.waiting_for:
+            return f"waiting: {self.waiting_for} is training in this workspace"
         if self.phase != Phase.TRAINING or not self.epochs:
             return str(self.phase)
         eta = f", ETA {self.eta:.0f} s" if self.eta is not None else ""

@@ -31,6 +31,7 @@ from core.runs import (
     new_run_dir,
 )
 from core.status import Phase, RunState, update_status
+from core.trainer_lock import TrainerLock, stop_requested
 
 # Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
 STEPS_PER_EXECUTION = 16
@@ -107,6 +108,8 @@ def create_run(
         dataset=data_name,
         preset=config.model.preset,
         created=time.time(),
+        pid=os.getpid(),  # the queue's owner until the trainer writes its own: queued runs of a live server stay live
+        host=socket.gethostname(),
     )
     return run_dir
 
@@ -123,16 +126,62 @@ def train_run(
     extra_callbacks: list | None = None,
     steps_per_execution: int = STEPS_PER_EXECUTION,
     on_start: Callable[[Path], None] | None = None,
+    parent_pid: int | None = None,
 ) -> TrainResult:
-    """Train one run into ``run_dir`` (created if None). Never raises for training faults: the result says."""
-    import keras
+    """Train one run into ``run_dir`` (created if None). Never raises for training faults: the result says.
 
-    from core.callbacks import BestCheckpoint, LiveMetrics, MetricsStore, NanGuard, StopOnRequest
-    from core.models import build_model, compile_model, uses_one_hot
+    It first waits for the workspace's trainer lock (one training per workspace, whoever starts it); a stop
+    asked for meanwhile ends it as stopped before it started. ``parent_pid``: stop when that process is gone.
+    """
+    from core.callbacks import MetricsStore
 
     store = store or MetricsStore()
     stop_event = stop_event or threading.Event()
     run_dir = run_dir or create_run(workspace, config)
+    lock = TrainerLock(run_dir.parent, run_dir.name)  # the folder that holds the run: its workspace
+    if not _wait_for_lock(lock, run_dir, store, stop_event):
+        return _finish(run_dir, time.time(), RunState.STOPPED, 0, store, error="Stopped before it started.")
+    try:
+        return _train_locked(
+            config,
+            run_dir,
+            dataset,
+            uploads,
+            store,
+            stop_event,
+            extra_callbacks,
+            steps_per_execution,
+            on_start,
+            parent_pid,
+        )
+    finally:
+        lock.release()
+
+
+def _wait_for_lock(lock: TrainerLock, run_dir: Path, store, stop_event) -> bool:
+    """Queue behind whatever process trains in this workspace; the run stays "queued" meanwhile."""
+    shown: list[str] = []
+
+    def on_wait(holder) -> None:
+        text = holder.describe() if holder else "another run"
+        if shown[-1:] != [text]:  # the progress line changes only when the holder does
+            shown.append(text)
+            store.set_progress(phase=Phase.WAITING, waiting_for=text)
+
+    def should_stop() -> bool:
+        return stop_event.is_set() or stop_requested(run_dir)
+
+    return lock.acquire(should_stop, on_wait)
+
+
+def _train_locked(
+    config, run_dir, dataset, uploads, store, stop_event, extra_callbacks, steps_per_execution, on_start, parent_pid
+) -> TrainResult:
+    import keras
+
+    from core.callbacks import BestCheckpoint, LiveMetrics, NanGuard, StopOnRequest
+    from core.models import build_model, compile_model, uses_one_hot
+
     started = time.time()
     update_status(
         run_dir, state=RunState.RUNNING, started=started, pid=os.getpid(), host=socket.gethostname(), error=None
@@ -183,7 +232,7 @@ def train_run(
             )
         monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
         live = LiveMetrics(store, run_dir, steps_per_epoch, training.epochs, training.batch_size)
-        stopper, nan_guard = StopOnRequest(stop_event), NanGuard()
+        stopper, nan_guard = StopOnRequest(stop_event, run_dir, parent_pid), NanGuard()
         best = BestCheckpoint(run_dir, monitor)
         callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
         store.set_progress(phase=Phase.TRAINING)

@@ -36,7 +36,7 @@ def live_view() -> None:
         active = mgr.active()
         st.info(f"Queued behind {active.run_id if active else 'another run'}.")
     elif job.state == RunState.RUNNING and progress.phase != Phase.TRAINING:
-        st.progress(0.0, text=f"{progress.phase}…")
+        st.progress(0.0, text=f"{progress.text()}…")
     elif job.state == RunState.RUNNING:
         st.progress(progress.fraction, text=progress_text(job))
         m1, m2, m3, m4 = st.columns(4)
