@@ -1,20 +1,25 @@
 """Run folders in a workspace: config, status, metrics, split, models. Writes are atomic where a reader
-could otherwise see half a file, and a run whose process died shows as "interrupted"."""
+could otherwise see half a file, a run whose process died shows as "interrupted", and a run whose files are
+damaged (torn, truncated, overwritten) is listed with what is wrong instead of breaking the listing."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import shutil
 import socket
 import time
+import unicodedata
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.config import StudioConfig
 from core.errors import StudioError
-from core.files import json_default, read_json
-from core.status import STATUS_FILE, RunState, RunStatus, read_status, update_status
+from core.files import disk_full_guard, json_default
+from core.status import STATUS_FILE, RunState, RunStatus, read_status_checked, update_status
 from core.trainer_lock import current_holder
 
 DEFAULT_WORKSPACE = "runs"
@@ -26,6 +31,9 @@ TEST_DATA_FILE = "test_data.npz"
 CALIBRATION_FILE = "calibration.npz"
 BEST_MODEL = "best.keras"
 FINAL_MODEL = "final.keras"
+MAX_RUN_NAME = 200  # characters in a run's name
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+DAMAGED_FIX = "delete the run or train it again"
 
 
 def workspace_dir(path: str | os.PathLike | None = None) -> Path:
@@ -42,13 +50,43 @@ def new_run_dir(workspace: Path, label: str) -> Path:
     return path
 
 
+def clean_run_name(name: str) -> str:
+    """A name as one line: newlines and tabs become spaces, other control characters (and text-direction
+    overrides) are dropped, runs of spaces shrink to one."""
+    kept = (
+        " " if ch.isspace() else ch
+        for ch in str(name)
+        if ch.isspace() or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in BIDI_CONTROLS)
+    )
+    return " ".join("".join(kept).split())
+
+
+def check_run_name(name: str) -> str:
+    """The cleaned name, or a StudioError when it is empty or longer than MAX_RUN_NAME characters."""
+    cleaned = clean_run_name(name)
+    if not cleaned:
+        raise StudioError("A run name cannot be empty: type a name, or keep the old one.")
+    if len(cleaned) > MAX_RUN_NAME:
+        raise StudioError(
+            f"A run name can have at most {MAX_RUN_NAME} characters; this one has {len(cleaned):,}. Shorten it."
+        )
+    return cleaned
+
+
 @dataclass
 class RunInfo:
-    """What the run history shows about one run folder."""
+    """What the run history shows about one run folder; ``problems`` says what is damaged in it, one sentence
+    per problem naming the file (empty for a sound run)."""
 
     path: Path
     status: RunStatus = field(default_factory=RunStatus)
     config: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> str | None:
+        """What is wrong with the run's files, in one line, or None."""
+        return "; ".join(self.problems) if self.problems else None
 
     @property
     def run_id(self) -> str:
@@ -60,7 +98,8 @@ class RunInfo:
 
     @property
     def name(self) -> str:
-        return self.status.name or self.run_id
+        name = clean_run_name(self.status.name or "") or self.run_id
+        return name if len(name) <= MAX_RUN_NAME else name[: MAX_RUN_NAME - 1] + "…"
 
     def has_model(self) -> bool:
         return (self.path / BEST_MODEL).is_file() or (self.path / FINAL_MODEL).is_file()
@@ -83,13 +122,132 @@ def _process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    except (OverflowError, OSError):
+        return False
     return True
 
 
+# (path, size, mtime) of a checked file → its check's answer: the history reads each file once per version.
+_FILE_CHECKS: dict[tuple[str, str, int, int], object] = {}
+_MAX_FILE_CHECKS = 512
+
+
+def _checked(path: Path, check):
+    """``check(path)`` memoized on the file's version."""
+    try:
+        info = path.stat()
+    except OSError:
+        return check(path)
+    key = (check.__name__, str(path), info.st_size, info.st_mtime_ns)
+    if key not in _FILE_CHECKS:
+        if len(_FILE_CHECKS) >= _MAX_FILE_CHECKS:
+            _FILE_CHECKS.clear()
+        _FILE_CHECKS[key] = check(path)
+    return _FILE_CHECKS[key]
+
+
+def model_output_count(path: Path) -> int | None:
+    """How many classes a .keras file's model outputs, read from its config (no weights loaded); None when the
+    config does not say plainly."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inner = json.loads(archive.read("config.json")).get("config", {})
+        layers = inner.get("layers", [])
+        outputs = inner.get("output_layers")
+        name = outputs[0][0] if outputs else layers[-1].get("config", {}).get("name")
+        for layer in layers:
+            config = layer.get("config", {})
+            if config.get("name") == name and isinstance(config.get("units"), int):
+                return config["units"]
+    except Exception:  # any config we do not know the shape of: nothing to compare
+        return None
+    return None
+
+
+def _model_problem(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return f"{path.name} is truncated or not a Keras model file"
+    return None if "config.json" in names else f"{path.name} is not a Keras model file (it has no config.json)"
+
+
+def _npz_problem(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return f"{path.name} is truncated or not a NumPy archive"
+    missing = [a for a in ("images", "labels") if f"{a}.npy" not in names]
+    return f"{path.name} has no '{missing[0]}' array" if missing else None
+
+
+def read_class_names(path: Path) -> tuple[list[str] | None, str | None]:
+    """The class names in a run folder's class_names.json, or None and what is wrong with the file."""
+    file = path / CLASSES_FILE
+    try:
+        names = json.loads(file.read_bytes())
+    except FileNotFoundError:
+        return None, f"{CLASSES_FILE} is missing"
+    except OSError as err:
+        return None, f"{CLASSES_FILE} cannot be read ({err.strerror})"
+    except ValueError:
+        return None, f"{CLASSES_FILE} is not valid JSON (truncated or overwritten)"
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+        return None, f"{CLASSES_FILE} is not a list of at least 2 class names"
+    return names, None
+
+
+def read_config_checked(path: Path) -> tuple[dict, str | None]:
+    """A run folder's config.json as a dict, and what is wrong with it (missing, torn, not a valid config)."""
+    try:
+        text = (path / CONFIG_FILE).read_bytes()
+    except FileNotFoundError:
+        return {}, f"{CONFIG_FILE} is missing"
+    except OSError as err:
+        return {}, f"{CONFIG_FILE} cannot be read ({err.strerror})"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}, f"{CONFIG_FILE} is not valid JSON (truncated or overwritten)"
+    if not isinstance(data, dict):
+        return {}, f"{CONFIG_FILE} is not a JSON object"
+    try:
+        StudioConfig.from_dict(data)
+    except (StudioError, TypeError, ValueError, KeyError, AttributeError) as err:
+        detail = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        return data, f"{CONFIG_FILE} is not a valid config ({detail})"
+    return data, None
+
+
+def file_problems(path: Path) -> list[str]:
+    """What is wrong with the files of a run folder that has a model, one sentence each naming the file: the
+    model file, the class names, the test split, and whether the model's class count is the class names'."""
+    model = next((path / n for n in (BEST_MODEL, FINAL_MODEL) if (path / n).is_file()), None)
+    if model is None:
+        return []
+    problems = []
+    model_problem = _checked(model, _model_problem)
+    names, names_problem = read_class_names(path)
+    if not (path / TEST_DATA_FILE).is_file():
+        data_problem = f"{TEST_DATA_FILE} is missing"
+    else:
+        data_problem = _checked(path / TEST_DATA_FILE, _npz_problem)
+    problems += [p for p in (model_problem, names_problem, data_problem) if p]
+    outputs = None if model_problem else _checked(model, model_output_count)
+    if names is not None and outputs is not None and outputs != len(names):
+        problems.append(f"{CLASSES_FILE} lists {len(names)} classes but the model outputs {outputs}")
+    return problems
+
+
 def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> RunInfo:
-    """Read a run folder; a run that says running (or queued) but has no live owner becomes interrupted."""
-    status = read_status(path)
-    config = read_json(path / CONFIG_FILE, {}) or {}
+    """Read a run folder; a run that says running (or queued) but has no live owner becomes interrupted, a run
+    with damaged files lists what is wrong in ``problems``. Never raises for what is in the folder."""
+    status, problems = read_status_checked(path)
+    config, config_problem = read_config_checked(path)
+    problems += [config_problem] if config_problem else []
+    problems += file_problems(path)
     if status.state.live and path.name not in live_ids:
         # The owner: the trainer, or the server (or CLI) that queued it. Another host's process cannot be checked
         # from here: its run is live while it holds the workspace's trainer lock.
@@ -101,7 +259,7 @@ def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> R
         if not owner_alive:
             status.state = RunState.INTERRUPTED
             status.error = status.error or "The server stopped while this run was training."
-    return RunInfo(path, status, config)
+    return RunInfo(path, status, config, problems)
 
 
 def list_runs(workspace: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> list[RunInfo]:
@@ -139,11 +297,11 @@ def ensure_not_training(path: Path, action: str, live_ids: set[str] | frozenset[
 
 
 def rename_run(path: Path, name: str, live_ids: set[str] | frozenset[str] = frozenset()) -> None:
+    """Give a run a new name: one line (control characters cleaned), at most MAX_RUN_NAME characters."""
+    name = check_run_name(name)
     ensure_not_training(path, "renamed", live_ids)
-    name = name.strip()
-    if not name:
-        raise StudioError("A run name cannot be empty: type a name, or keep the old one.")
-    update_status(path, name=name)
+    with disk_full_guard(path.parent):
+        update_status(path, name=name)
 
 
 def delete_run(path: Path, workspace: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> None:
@@ -155,39 +313,67 @@ def delete_run(path: Path, workspace: Path, live_ids: set[str] | frozenset[str] 
     shutil.rmtree(resolved)
 
 
+_REQUIRED_METRICS = {"batch": ("epoch", "step", "loss", "lr"), "epoch": ("epoch", "lr")}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
-    """Batch and epoch records from metrics.jsonl (a torn last line from a crash is ignored)."""
+    """Batch and epoch records from metrics.jsonl. A torn last line from a crash, and any line that is not a
+    record (overwritten, garbage), is skipped; a value that is not a number is left out of its record."""
     batches, epochs = [], []
     try:
-        lines = (path / METRICS_FILE).read_text().splitlines()
+        lines = (path / METRICS_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return batches, epochs
     for line in lines:
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:
             continue
-        (batches if record.get("kind") == "batch" else epochs).append(record)
+        kind = record.get("kind") if isinstance(record, dict) else None
+        if kind not in _REQUIRED_METRICS:
+            continue
+        clean = {"kind": kind, **{k: v for k, v in record.items() if k != "kind" and _is_number(v)}}
+        if all(key in clean for key in _REQUIRED_METRICS[kind]):
+            (batches if kind == "batch" else epochs).append(clean)
     return batches, epochs
 
 
 def append_metrics(path: Path, records: list[dict]) -> None:
-    """Append records and flush them to disk (the file only ever grows)."""
+    """Append records and flush them to disk (the file only ever grows); a full disk leaves the file as it was."""
     if not records:
         return
-    with open(path / METRICS_FILE, "a", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(record, default=json_default) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    text = "".join(json.dumps(record, default=json_default) + "\n" for record in records).encode()
+    file = path / METRICS_FILE
+    with disk_full_guard(path.parent, len(text)):
+        with open(file, "ab") as handle:
+            size = handle.tell()
+            try:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError:
+                handle.truncate(size)  # no half line for a reader
+                raise
 
 
 def _shown(value: float | int | None, pattern: str = "{:.3f}") -> str:
-    return pattern.format(value) if isinstance(value, (int, float)) else "—"
+    return pattern.format(value) if _is_number(value) and math.isfinite(value) else "—"
+
+
+def _when(seconds: float | None) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "—"
+    except (OverflowError, OSError, ValueError):
+        return "—"
 
 
 def history_rows(runs: list[RunInfo]) -> list[dict]:
-    """One row per run for the history table: name, state, data, size, scores, duration, start time."""
+    """One row per run for the history table: name, state, data, size, scores, duration, start time, and what
+    is damaged in it."""
     rows = []
     for run in runs:
         s = run.status
@@ -195,7 +381,7 @@ def history_rows(runs: list[RunInfo]) -> list[dict]:
             {
                 "run": run.run_id,
                 "name": run.name,
-                "status": str(run.state),
+                "status": str(run.state) + (" · damaged" if run.damaged else ""),
                 "dataset": s.dataset or "—",
                 "preset": s.preset or "—",
                 "parameters": _shown(s.params, "{:,}"),
@@ -203,7 +389,8 @@ def history_rows(runs: list[RunInfo]) -> list[dict]:
                 "test acc": _shown(s.test_accuracy),
                 "epochs": s.epochs_completed,
                 "duration": _shown(s.duration, "{:.0f} s"),
-                "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.created)) if s.created else "—",
+                "started": _when(s.created),
+                "problem": run.damaged or "",
             }
         )
     return rows

@@ -7,12 +7,16 @@ attributes of :class:`RunStatus` and :class:`Progress`, never dict keys.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from core.files import atomic_write_json, read_json
+from core.files import atomic_write_json
 
 STATUS_FILE = "status.json"
 
@@ -93,25 +97,94 @@ class RunStatus:
 
     @classmethod
     def from_dict(cls, data: Any) -> RunStatus:
-        """A status from JSON; unknown keys (older or newer versions) are ignored, a bad state reads as interrupted."""
-        if not isinstance(data, dict):
-            return cls()
-        names = {f.name for f in dataclasses.fields(cls)} - {"state"}
-        values = {k: v for k, v in data.items() if k in names}
-        try:
-            state = RunState(data.get("status"))
-        except ValueError:
-            state = RunState.INTERRUPTED
-        status = cls(state=state, **values)
-        status.notes = list(status.notes or [])
-        return status
+        """A status from JSON; unknown keys (older or newer versions) are ignored, a bad state reads as interrupted,
+        a field of the wrong type reads as its default."""
+        return parse_status(data)[0]
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a RunStatus field's type (bools are not numbers; numbers are finite)."""
+    if hint is Any:
+        return True
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if typing.get_origin(hint) is list:
+        (item,) = typing.get_args(hint)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, hint)
+
+
+def _kind(hint: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "a text", type(None): "null"}
+    if typing.get_origin(hint) is list:
+        return f"a list of {_kind(typing.get_args(hint)[0]).removeprefix('a ')}s"
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return " or ".join(_kind(arg) for arg in typing.get_args(hint))
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def parse_status(data: Any) -> tuple[RunStatus, list[str]]:
+    """A status from the JSON of status.json, and what was wrong with it (empty when nothing was): a value that
+    is not an object reads as an empty status, a field of the wrong type as its default."""
+    if not isinstance(data, dict):
+        return RunStatus(), [f"{STATUS_FILE} is not a JSON object (it holds {_shown(data)})"]
+    problems = []
+    values = {}
+    for name, hint in _FIELD_TYPES.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if name == "pid" and isinstance(value, int) and not 0 < value < 2**31:
+            problems.append(f"{STATUS_FILE}: 'pid' is {_shown(value)}, not a process id")
+        elif _fits(value, hint):
+            values[name] = value
+        else:
+            problems.append(f"{STATUS_FILE}: '{name}' is {_shown(value)}, not {_kind(hint)}")
+    try:
+        state = RunState(data.get("status"))
+    except ValueError:
+        state = RunState.INTERRUPTED
+        problems.append(f"{STATUS_FILE}: 'status' is {_shown(data.get('status'))}, not one of {', '.join(RunState)}")
+    status = RunStatus(state=state, **values)
+    status.notes = list(status.notes)
+    return status, problems
 
 
 _STATUS_FIELDS = frozenset(f.name for f in dataclasses.fields(RunStatus))
+_FIELD_TYPES = {name: hint for name, hint in typing.get_type_hints(RunStatus).items() if name != "state"}
 
 
 def read_status(run_dir: Path) -> RunStatus:
-    return RunStatus.from_dict(read_json(run_dir / STATUS_FILE, {}))
+    """A run's status; a missing, torn or damaged status.json reads as much of it as is sound (never raises)."""
+    return read_status_checked(run_dir)[0]
+
+
+def read_status_checked(run_dir: Path) -> tuple[RunStatus, list[str]]:
+    """A run's status and what is wrong with its status.json (nothing for a sound file)."""
+    path = run_dir / STATUS_FILE
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return RunStatus(), [f"{STATUS_FILE} is missing"]
+    except OSError as err:
+        return RunStatus(), [f"{STATUS_FILE} cannot be read ({err.strerror})"]
+    try:
+        data = json.loads(text)
+    except ValueError:  # torn JSON, or bytes that are not UTF-8
+        what = "empty" if not text.strip() else "not valid JSON (truncated or overwritten)"
+        return RunStatus(), [f"{STATUS_FILE} is {what}"]
+    return parse_status(data)
 
 
 def update_status(run_dir: Path, **changes: Any) -> RunStatus:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from core.charts import channel_names, class_counts_figure, pixel_histogram_figure, sample_grid_figure
+from core.config import StudioConfig
 from core.runs import history_rows, list_runs
 from core.status import RunState, update_status
 
@@ -26,6 +27,7 @@ def test_histogram_has_one_trace_per_channel():
 def test_history_rows_show_each_runs_state_and_scores(tmp_path):
     for name, state, accuracy in (("20260101-a", RunState.FINISHED, 0.91234), ("20260102-b", RunState.FAILED, None)):
         (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(StudioConfig().to_json())
         update_status(tmp_path / name, state=state, name=name, params=1234, test_accuracy=accuracy, duration=12.4)
     rows = history_rows(list_runs(tmp_path))
     assert [r["run"] for r in rows] == ["20260102-b", "20260101-a"], "newest first"
