@@ -27,6 +27,7 @@ MAX_ZIP_ENTRY_BYTES = 256 * 1024**2
 # Image formats are compressed already; deflate gains little on them, so a large ratio means a bomb.
 MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 1024 * 1024
+ENCRYPTED_FLAG = 0x1  # general purpose bit 0: the entry is encrypted (needs a password)
 
 
 @dataclass
@@ -51,7 +52,8 @@ def open_zip(source: str | Path | bytes | BinaryIO, label: str) -> zipfile.ZipFi
 def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], list[tuple[str, str]]]:
     """Entries grouped by class folder, and (name, reason) for every entry that is skipped.
 
-    Refuses the whole archive when its entry count or total size marks it as a ZIP bomb.
+    Refuses the whole archive when its entry count or total size marks it as a ZIP bomb, or when every file in
+    it is encrypted; a single encrypted entry is skipped with its reason.
     """
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > MAX_ZIP_ENTRIES:
@@ -65,6 +67,12 @@ def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], lis
             f"ZIP '{label}' expands to {total / 1024**3:.1f} GiB, over the limit of "
             f"{MAX_ZIP_TOTAL_BYTES / 1024**3:.0f} GiB: split it or resize the images first."
         )
+    encrypted = sum(bool(i.flag_bits & ENCRYPTED_FLAG) for i in infos)
+    if infos and encrypted == len(infos):
+        raise StudioError(
+            f"ZIP '{label}' is password-protected: all {len(infos)} of its files are encrypted, and CNN Studio "
+            "reads no passwords. Zip the class folders again without a password."
+        )
     skipped: list[tuple[str, str]] = []
     kept: list[tuple[list[str], zipfile.ZipInfo]] = []
     for info in infos:
@@ -74,6 +82,8 @@ def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], lis
             skipped.append((info.filename, "unsafe path (absolute or with '..'); not read"))
         elif is_system_file(name):
             skipped.append((info.filename, "system file, not an image"))
+        elif info.flag_bits & ENCRYPTED_FLAG:
+            skipped.append((info.filename, "encrypted (password-protected); add it to the ZIP without a password"))
         elif info.file_size > MAX_ZIP_ENTRY_BYTES:
             skipped.append((info.filename, f"{info.file_size} bytes, over the per-file limit of {MAX_ZIP_ENTRY_BYTES}"))
         elif info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
@@ -103,9 +113,13 @@ def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], lis
 
 
 def read_entry(zf: zipfile.ZipFile, entry: ZipEntry) -> bytes:
+    """An entry's bytes; BadZipFile (a skip reason) for what zipfile cannot read (a password, a method)."""
     # ZipExtFile never returns more than the declared size, which the caps above have checked.
-    with zf.open(entry.info) as handle:
-        return handle.read(MAX_ZIP_ENTRY_BYTES + 1)
+    try:
+        with zf.open(entry.info) as handle:
+            return handle.read(MAX_ZIP_ENTRY_BYTES + 1)
+    except (RuntimeError, NotImplementedError) as err:  # zipfile's "password required", unsupported methods
+        raise zipfile.BadZipFile(str(err)) from None
 
 
 # --- Keras standard datasets, in the files keras.datasets downloads -------------------------------------

@@ -39,6 +39,9 @@ FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 512
 MIN_TRAIN_SHARE = 0.1  # validation + test may not leave less than this for training
+# A config file is a few KB, nested three deep (sections, fields, lists): refuse what is far beyond.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_DEPTH = 8
 
 
 @dataclass
@@ -543,17 +546,53 @@ class StudioConfig:
 
     @classmethod
     def from_dict(cls, data: Any) -> StudioConfig:
-        return _build(cls, data, "config").validate()
+        depth = _depth(data, MAX_CONFIG_DEPTH)
+        if depth > MAX_CONFIG_DEPTH:
+            raise StudioError(
+                f"The config is nested more than {MAX_CONFIG_DEPTH} levels deep; a CNN Studio config has 3 "
+                "(sections, fields, lists). Download a config from the app to see the format."
+            )
+        try:
+            return _build(cls, data, "config").validate()
+        except RecursionError:
+            raise StudioError(
+                "The config is nested too deeply to read. Download a config from the app to see the format."
+            ) from None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StudioConfig:
+        if len(text) > MAX_CONFIG_BYTES:
+            raise StudioError(
+                f"The config file has {len(text):,} bytes, over the limit of {MAX_CONFIG_BYTES:,}; a config "
+                "downloaded from the app has a few thousand. Download a config from the app to see the format."
+            )
         try:
             data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        except RecursionError:
             raise StudioError(
-                f"The config file is not valid JSON ({err}). Download a config from the app to see the format."
+                "The config file is nested too deeply to read (JSON arrays or objects inside each other thousands "
+                "of times). Download a config from the app to see the format."
+            ) from None
+        except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError, and numbers too long to convert
+            plain = isinstance(err, (json.JSONDecodeError, UnicodeDecodeError))
+            reason = " ".join(str(err).split())[:200] if plain else "a number with too many digits"
+            raise StudioError(
+                f"The config file is not valid JSON ({reason}). Download a config from the app to see the format."
             ) from None
         return cls.from_dict(data)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply JSON objects and arrays nest in ``value`` (a scalar is 0), counted without recursion and
+    no further than ``limit + 1``."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        item, depth = level.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= limit:
+                level += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 # Every field of the config, by dotted path: the one table validation, widgets, CLI flags and README use.

@@ -7,6 +7,7 @@ normalization and augmentation happen later, inside the model or the tf.data pip
 from __future__ import annotations
 
 import os
+import time
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from PIL import Image
 from core import archives
 from core.config import AugmentConfig, DataConfig
 from core.errors import StudioError
-from core.images import BadImage, decode_image, is_system_file
+from core.images import SYSTEM_FILES, BadImage, decode_image, is_system_file
 from core.shapes import generate_shapes
 
 DEFAULT_IMAGE_SIZES = {
@@ -100,11 +101,17 @@ def load_dataset(
     zip_bytes: bytes | None = None,
     class_images: dict[str, list[tuple[str, bytes]]] | None = None,
     keras_files: dict[str, bytes] | None = None,
+    allowed_roots: Iterable[str] | None = None,
 ) -> Dataset:
-    """Load the dataset a DataConfig describes; uploads are passed as bytes (they never enter the config)."""
+    """Load the dataset a DataConfig describes; uploads are passed as bytes (they never enter the config).
+
+    ``allowed_roots`` is for loading on behalf of the app's visitors: a server folder (or a ZIP path) is read
+    only inside those folders, within :func:`folder_limits`. None (the CLI, scripts) reads any path.
+    """
     config.validate()
     size = config.image_size or default_image_size(config.source)
     channels = channels_for(config.color_mode)
+    roots = None if allowed_roots is None else list(allowed_roots)
     if config.source == "builtin:shapes":
         images, labels, names = generate_shapes(config.shapes_count, size, config.seed)
         dataset = Dataset(images, labels, names, config.source)
@@ -115,12 +122,23 @@ def load_dataset(
     elif config.source in KERAS_CLASS_NAMES:
         dataset = load_keras(config.source, size, channels, keras_files)
     elif config.source == "folder":
-        dataset = load_folder(config.path, size, channels)
+        limits = None if roots is None else folder_limits()
+        dataset = load_folder(config.path, size, channels, roots, limits)
     elif config.source == "zip":
+        if zip_bytes is None and roots is not None:
+            check_allowed(config.path, roots, "ZIP")
         dataset = load_zip(zip_bytes if zip_bytes is not None else config.path, config.path, size, channels)
     else:
         dataset = load_class_images(class_images or {}, size, channels)
     return dataset
+
+
+def check_source(config: DataConfig) -> None:
+    """The cheap checks of a source before a run folder exists (the CLI): a ZIP path must open, and its
+    directory must pass the ZIP checks (caps, not all encrypted). StudioError when it does not."""
+    if config.source == "zip" and config.path:
+        with archives.open_zip(config.path, config.path) as zf:
+            archives.scan_class_zip(zf, config.path)
 
 
 def load_digits(size: int, channels: int | None) -> Dataset:
@@ -246,24 +264,235 @@ def convert_images(images: np.ndarray, size: int, channels: int) -> np.ndarray:
 Reader = Callable[[], bytes]
 
 
-def load_folder(path: str | Path, size: int, channels: int | None) -> Dataset:
-    """A server folder with one subfolder per class (the image_dataset_from_directory layout)."""
-    root = Path(path).expanduser()
+# Loading server folders for the app's visitors: only inside the allowed folders, and within these caps per load
+# (each can be changed with the environment variable of the same name; the CLI has no caps).
+DATA_ROOTS_ENV = "CNN_STUDIO_DATA_ROOTS"
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent / "data"  # a data/ folder beside the app
+MAX_FOLDER_FILES = 100_000
+MAX_FOLDER_BYTES = 2 * 1024**3
+MAX_FOLDER_SECONDS = 120.0
+FOLDER_LIMIT_ENVS = {
+    "files": "CNN_STUDIO_MAX_FOLDER_FILES",
+    "bytes": "CNN_STUDIO_MAX_FOLDER_BYTES",
+    "seconds": "CNN_STUDIO_MAX_FOLDER_SECONDS",
+}
+TIME_CHECK_EVERY = 256  # entries between two looks at the clock while listing
+
+
+@dataclass(frozen=True)
+class FolderLimits:
+    """At most this many files seen, bytes read and seconds spent (listing, reading and decoding) per load."""
+
+    files: int = MAX_FOLDER_FILES
+    bytes: int = MAX_FOLDER_BYTES
+    seconds: float = MAX_FOLDER_SECONDS
+
+
+def folder_limits() -> FolderLimits:
+    """The caps for a server folder loaded for the app: the defaults, or the environment's numbers."""
+    values: dict[str, float] = {}
+    for name, env in FOLDER_LIMIT_ENVS.items():
+        text = os.environ.get(env, "").strip()
+        if not text:
+            continue
+        try:
+            number = float(text.replace("_", ""))
+        except ValueError:
+            number = -1.0
+        if number <= 0:
+            raise StudioError(f"{env}={text!r} is not a positive number: the server's admin must fix or unset it.")
+        values[name] = number if name == "seconds" else int(number)
+    return FolderLimits(**values)
+
+
+def data_roots() -> list[str]:
+    """The folders the app may read datasets from, as the admin wrote them.
+
+    ``CNN_STUDIO_DATA_ROOTS`` (folders separated by ``os.pathsep``) when it is set, even empty (then none);
+    otherwise the ``data/`` folder beside the app when it exists, else none.
+    """
+    configured = os.environ.get(DATA_ROOTS_ENV)
+    if configured is None:
+        return [str(DEFAULT_DATA_ROOT)] if DEFAULT_DATA_ROOT.is_dir() else []
+    return [part.strip() for part in configured.split(os.pathsep) if part.strip()]
+
+
+def roots_text(roots: Iterable[str | Path]) -> str:
+    """Which folders are allowed and how to add one, for messages and the Dataset page."""
+    roots = [str(r) for r in roots]
+    allowed = (
+        "This server reads datasets only inside " + ", ".join(f"'{r}'" for r in roots)
+        if roots
+        else "This server reads datasets from no folder"
+    )
+    return (
+        f"{allowed}. To add a folder, the server's admin sets {DATA_ROOTS_ENV} "
+        f"(folders separated by '{os.pathsep}') and restarts the app."
+    )
+
+
+def check_allowed(path: str | Path, roots: Iterable[str | Path], what: str = "Folder") -> Path:
+    """``path`` with symlinks and '..' resolved, if it lies inside one of ``roots`` (resolved the same way);
+    otherwise a StudioError that names the allowed folders. Nothing about ``path`` itself is revealed."""
+    roots = list(roots)
+    resolved = _resolve(path)
+    for root in roots:
+        real_root = _resolve(root)
+        if resolved is not None and real_root is not None and resolved.is_relative_to(real_root):
+            return resolved
+    raise StudioError(f"{what} '{path}' is outside the folders this server allows. {roots_text(roots)}")
+
+
+def _resolve(path: str | Path) -> Path | None:
+    try:
+        return Path(os.path.expanduser(str(path))).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None
+
+
+def load_folder(
+    path: str | Path,
+    size: int,
+    channels: int | None,
+    allowed_roots: Iterable[str | Path] | None = None,
+    limits: FolderLimits | None = None,
+) -> Dataset:
+    """A server folder with one subfolder per class (the image_dataset_from_directory layout).
+
+    With ``allowed_roots`` (the app), the folder must lie inside one of them once symlinks and '..' are
+    resolved, and so must every file read; ``limits`` caps the files, bytes and seconds of the load.
+    """
+    roots = None if allowed_roots is None else list(allowed_roots)
+    root = Path(path).expanduser() if roots is None else check_allowed(path, roots)
+    real_roots = None if roots is None else [r for r in map(_resolve, roots) if r is not None]
     if not root.is_dir():
         raise StudioError(
             f"Folder '{path}' does not exist on the server. Give the path of a folder with one subfolder per class."
         )
+    deadline = None if limits is None else time.monotonic() + limits.seconds
+    files, skipped = _list_folder(root, str(path), real_roots, limits, deadline)
     items: list[tuple[str, str, Reader]] = []
-    skipped: list[tuple[str, str]] = []
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = file.relative_to(root).as_posix()
-        if is_system_file(rel):
-            skipped.append((rel, "system file, not an image"))
-        elif "/" not in rel:
-            skipped.append((rel, "not inside a class folder; put each image in a folder named after its class"))
-        else:
-            items.append((rel.split("/")[0], rel, file.read_bytes))
+    for rel, full in files:
+        read = Path(full).read_bytes
+        if deadline is not None:
+            read = _before(deadline, str(path), limits, read)
+        items.append((rel.split("/")[0], rel, read))
     return build_dataset(items, skipped, f"folder '{path}'", "folder", size, channels)
+
+
+def _list_folder(
+    root: Path,
+    label: str,
+    real_roots: list[Path] | None,
+    limits: FolderLimits | None,
+    deadline: float | None,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(relative path, full path) of every file inside a class folder, sorted, and (name, reason) skipped.
+
+    Walks with os.scandir: a subfolder that cannot be read is skipped with its reason; symlinked folders are not
+    followed. Files directly in the folder (not in a class folder) are counted, not named, unless they are
+    the usual system litter (.DS_Store, Thumbs.db).
+    """
+    found: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
+    loose = seen = total_bytes = 0
+    stack = [(str(root), "")]
+    while stack:
+        folder, rel_folder = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError as err:
+            if not rel_folder:
+                raise StudioError(
+                    f"Folder '{label}' cannot be read ({_reason(err)}). Give a folder the server may read."
+                ) from None
+            skipped.append((rel_folder + "/", f"folder could not be read ({_reason(err)}); skipped"))
+            continue
+        for entry in entries:
+            rel = f"{rel_folder}/{entry.name}" if rel_folder else entry.name
+            seen += 1
+            if deadline is not None and seen % TIME_CHECK_EVERY == 0 and time.monotonic() > deadline:
+                raise _over_time(label, limits)
+            if limits is not None and seen > limits.files:
+                raise StudioError(
+                    f"Folder '{label}' holds more than {limits.files:,} files and folders, the most one load may "
+                    f"list on this server: point to a smaller folder (one subfolder per class), or ask the admin "
+                    f"to raise {FOLDER_LIMIT_ENVS['files']}."
+                )
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, rel))
+                    continue
+                link = entry.is_symlink()
+                if link and entry.is_dir():
+                    skipped.append((rel, "a link to a folder; links to folders are not followed"))
+                    continue
+                if "/" not in rel:  # beside the class folders: named only when it is the usual system litter
+                    if entry.name.lower() in SYSTEM_FILES:
+                        skipped.append((rel, "system file, not an image"))
+                    else:
+                        loose += 1
+                    continue
+                is_file = entry.is_file()
+                if is_file and link and real_roots is not None:
+                    target = _resolve(entry.path)
+                    if target is None or not any(target.is_relative_to(r) for r in real_roots):
+                        skipped.append((rel, "a link to a file outside the allowed folders; not read"))
+                        continue
+                file_bytes = entry.stat().st_size if is_file else 0
+            except OSError as err:
+                skipped.append((rel, f"could not be read ({_reason(err)})"))
+                continue
+            if not is_file:
+                skipped.append((rel, "not a regular file; not read"))
+            elif is_system_file(rel):
+                skipped.append((rel, "system file, not an image"))
+            else:
+                total_bytes += file_bytes
+                if limits is not None and total_bytes > limits.bytes:
+                    raise StudioError(
+                        f"Folder '{label}' holds more than {_gib(limits.bytes)} of files in its class folders, "
+                        "the most one load may read on this server: point to a smaller folder or resize the "
+                        f"images first, or ask the admin to raise {FOLDER_LIMIT_ENVS['bytes']}."
+                    )
+                found.append((rel, entry.path))
+    if loose:
+        skipped.append(
+            (
+                f"{loose} file{'s' * (loose != 1)} directly in the folder",
+                "not inside a class folder; put each image in a folder named after its class",
+            )
+        )
+    found.sort(key=lambda item: item[0].split("/"))
+    skipped.sort(key=lambda item: item[0].split("/"))
+    return found, skipped
+
+
+def _before(deadline: float, label: str, limits: FolderLimits, read: Reader) -> Reader:
+    def timed() -> bytes:
+        if time.monotonic() > deadline:
+            raise _over_time(label, limits)
+        return read()
+
+    return timed
+
+
+def _over_time(label: str, limits: FolderLimits) -> StudioError:
+    return StudioError(
+        f"Loading folder '{label}' took longer than {limits.seconds:g} seconds, the most one load may take on this "
+        f"server: point to a smaller folder or resize the images first, or ask the admin to raise "
+        f"{FOLDER_LIMIT_ENVS['seconds']}."
+    )
+
+
+def _reason(err: OSError) -> str:
+    """An OSError's reason without the path it names (a server path is not for the visitor)."""
+    return err.strerror or type(err).__name__
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:g} GiB" if n >= 1024**3 else f"{n:,} bytes"
 
 
 def load_zip(source: str | Path | bytes, label: str, size: int, channels: int | None) -> Dataset:
@@ -321,7 +550,8 @@ def build_dataset(
             skipped.append((name, str(err)))
             continue
         except (OSError, zipfile.BadZipFile, EOFError) as err:
-            skipped.append((name, f"could not be read ({err})"))
+            # An OSError's own text names the server path; its reason alone is enough.
+            skipped.append((name, f"could not be read ({getattr(err, 'strerror', None) or err})"))
             continue
         images[n] = pixels
         labels[n] = class_index[class_name]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import ModelConfig, TrainingConfig
+from core.config import MAX_IMAGE_SIZE, ModelConfig, TrainingConfig
 from core.errors import StudioError
 
 # --- Checks before building --------------------------------------------------------------------------
@@ -37,12 +37,10 @@ def check_config(config: ModelConfig, input_shape: tuple[int, int, int]) -> None
     for block in range(config.conv_blocks):
         for conv in range(config.convs_per_block):
             if k > current and config.padding == "valid":
-                smallest = _smallest_size(config)
                 raise StudioError(
                     f"Block {block + 1}, conv {conv + 1}: the {k}×{k} kernel is larger than the {current}×{current} "
                     f"feature map left after {pools_so_far} pooling layer{'s' * (pools_so_far != 1)} at image size "
-                    f"{size}. Use 'same' padding, a smaller kernel, fewer blocks, or an image size of at least "
-                    f"{smallest}."
+                    f"{size}. " + _size_fix(config, "'same' padding", "a smaller kernel", "fewer blocks")
                 )
             if config.padding == "valid":
                 current -= k - 1
@@ -52,22 +50,36 @@ def check_config(config: ModelConfig, input_shape: tuple[int, int, int]) -> None
                 n_pools = sum(1 for b in range(config.conv_blocks) if b < config.conv_blocks - 1 or config.pool_last)
                 raise StudioError(
                     f"Image size {size} is too small for {n_pools} pooling layers: block {block + 1}'s pooling gets "
-                    f"a {current}×{current} feature map. Use fewer blocks, 'same' padding, no pooling in the last "
-                    f"block, or an image size of at least {_smallest_size(config)}."
+                    f"a {current}×{current} feature map. "
+                    + _size_fix(
+                        config, "fewer blocks", "'same' padding", "a smaller kernel", "no pooling in the last block"
+                    )
                 )
             current //= 2
             pools_so_far += 1
 
 
-def _smallest_size(config: ModelConfig) -> int:
-    """The smallest square image size the CNN configuration can take."""
-    for size in range(1, 4096):
+def _size_fix(config: ModelConfig, *changes: str) -> str:
+    """The fix for a CNN too deep for its images: the model ``changes``, or the smallest image size that works
+    when the image size field allows one."""
+    smallest = _smallest_size(config)
+    if smallest is None:
+        return (
+            f"No allowed image size works (the largest is {MAX_IMAGE_SIZE}): change the model instead, with "
+            f"{', '.join(changes[:-1])} or {changes[-1]}."
+        )
+    return f"Use {', '.join(changes)}, or an image size of at least {smallest}."
+
+
+def _smallest_size(config: ModelConfig) -> int | None:
+    """The smallest square image size the CNN configuration can take, or None when no allowed size does."""
+    for size in range(1, MAX_IMAGE_SIZE + 1):
         try:
             _walk_sizes(config, size)
             return size
         except ValueError:
             continue
-    return 4096
+    return None
 
 
 def _walk_sizes(config: ModelConfig, size: int) -> None:

@@ -1,7 +1,8 @@
 """Loading the configured dataset with the right cache for each source.
 
 Server-side sources (built-in, Keras, a server folder) are cached once for all sessions; uploaded
-data is kept in the uploader's own session only.
+data is kept in the uploader's own session only. A server folder is read only inside the folders the
+admin allows (``CNN_STUDIO_DATA_ROOTS``, see :func:`core.data.data_roots`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import streamlit as st
 
 from core.config import DataConfig
-from core.data import Dataset, load_dataset
+from core.data import Dataset, data_roots, load_dataset
 from ui.uploads import uploads_for_source
 
 DATASET_CACHE_KEY = "dataset_cache"
@@ -30,8 +31,8 @@ def load_fields(config: DataConfig) -> dict:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
-def _shared_dataset(fields: tuple) -> Dataset:
-    return load_dataset(DataConfig(**dict(fields)))
+def _shared_dataset(fields: tuple, roots: tuple[str, ...]) -> Dataset:
+    return load_dataset(DataConfig(**dict(fields)), allowed_roots=roots)
 
 
 def current_dataset(config: DataConfig) -> Dataset:
@@ -44,9 +45,10 @@ def current_dataset(config: DataConfig) -> Dataset:
         if key not in cache:
             with st.spinner("Reading your images…"):
                 cache.clear()  # one uploaded dataset per session at a time
-                cache[key] = load_dataset(config, **uploads)
+                cache[key] = load_dataset(config, **uploads, allowed_roots=data_roots())
         return cache[key]
-    return _shared_dataset(tuple(sorted(fields.items())))
+    # The roots are part of the key: a folder is never served from the cache once it is no longer allowed.
+    return _shared_dataset(tuple(sorted(fields.items())), tuple(data_roots()))
 
 
 def _digest(fields: dict, uploads: dict) -> str:

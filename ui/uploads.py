@@ -13,7 +13,9 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.config import DataConfig
+from core.data import check_allowed, data_roots
 from core.errors import StudioError
+from ui.state import config
 
 # Tests and browser tests put bytes under the first keys directly: keep these names.
 ZIP_KEY = "zip_upload"
@@ -114,11 +116,19 @@ def has_uploads(source: str) -> bool:
 
 def uploads_for_job(source: str) -> dict:
     """The uploads a training job of this source gets (a copy travels with it: the session may end first);
-    StudioError when the source needs uploads that this session does not hold."""
+    StudioError when the source needs uploads that this session does not hold.
+
+    A server folder job also gets ``allowed_roots``: the training process reads the folder only inside the
+    folders this server allows, as the Dataset page does. A folder outside them is refused here already, before
+    a run folder exists (the job trains the session's config)."""
     if source in UPLOAD_SOURCES and not has_uploads(source):
         raise StudioError(
             f"The '{source}' source has no uploaded images in this session: add them on the Dataset page first."
         )
+    if source == "folder":
+        roots = data_roots()
+        check_allowed(config().data.path, roots)
+        return {"allowed_roots": roots}
     return uploads_for_source(source)
 
 
