@@ -8,9 +8,11 @@ from core.charts import channel_names, class_counts_figure, pixel_histogram_figu
 from core.data import (
     KERAS_ARCHIVES,
     channel_stats,
+    data_roots,
     default_image_size,
     mosaic,
     preview_augmentation,
+    roots_text,
     sample_indices,
     size_summary,
     split_dataset,
@@ -54,6 +56,7 @@ if source == "zip":
     ready = zip_uploader(cfg.data)
 elif source == "folder":
     field_widget("data.path", "Folder on the server", placeholder="/data/flowers")
+    st.caption(roots_text(data_roots()))  # the folders the admin allows, and how to add one
     if not cfg.data.path:
         st.info("Type the path of a folder on the server that holds one subfolder per class.")
         ready = False

@@ -266,6 +266,9 @@ def import_tensorflow_quietly() -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # before importing TensorFlow: bad input fails at once
+    from core.data import check_source
+
+    check_source(config.data)  # a ZIP that cannot be used (all encrypted, a bomb) fails before a run folder exists
     import_tensorflow_quietly()
 
     from core.progress import TextProgress

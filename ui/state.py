@@ -7,12 +7,13 @@ session_state entry) is the lasting copy: each bound widget is seeded from it an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
 
-from core.config import FIELDS, StudioConfig, field_info, get_field, set_field
+from core.config import FIELDS, StudioConfig, field_info, field_paths, get_field, set_field
 from core.errors import StudioError
 from core.fields import FieldInfo, number_text, shown
 
@@ -29,31 +30,48 @@ def config() -> StudioConfig:
 
 
 def replace_config(new: StudioConfig) -> None:
-    """Adopt a whole config (an uploaded file): every bound widget is re-seeded from it."""
-    st.session_state[CONFIG_KEY] = new
-    for key in list(st.session_state.keys()):
-        if isinstance(key, str) and "." in key and key.split(".")[0] in SECTIONS:
+    """Adopt a whole config (an uploaded file); call it before the page draws its widgets.
+
+    The session's config object is updated in place, so a page that already holds it sees the new values. The
+    keys of the widgets on screen are set to the new values rather than deleted: a deleted key leaves the browser
+    showing (and on its next change sending back) the old value, which then overwrites the new config.
+    """
+    values = {path: get_field(new, path) for path in field_paths(new)}
+    bound = [k for k in st.session_state.keys() if isinstance(k, str) and "." in k and k.split(".")[0] in SECTIONS]
+    current = config()
+    for section in dataclasses.fields(new):
+        setattr(current, section.name, getattr(new, section.name))
+    for key in bound:
+        if key in values:
+            st.session_state[key] = values[key]
+        else:
             del st.session_state[key]
 
 
 def config_file_sidebar() -> None:
-    """Download the session's config as JSON, or restore one: a bad file says why and changes nothing."""
+    """Download the session's config as JSON, or restore one: a bad file says why and changes nothing.
+
+    Call it before the page draws its widgets (a restored config reaches them in the same run)."""
     with st.sidebar:
-        st.download_button(
+        download = st.empty()  # drawn last, so that it offers a config restored in this run
+        uploaded = st.file_uploader("Restore a config", type=["json"], key="config_upload")
+        if uploaded is not None and st.session_state.get("config_upload_id") != uploaded.file_id:
+            st.session_state["config_upload_id"] = uploaded.file_id
+            try:
+                # Parsed and validated in full before anything changes: a bad file leaves the session as it was.
+                restored = StudioConfig.from_json(uploaded.getvalue())
+            except StudioError as err:
+                st.error(f"{uploaded.name}: {err}")
+            else:
+                replace_config(restored)
+                st.success(f"Restored the config from {uploaded.name}.")
+        download.download_button(
             "Download config (JSON)",
             config().to_json(),
             file_name="cnn-studio-config.json",
             mime="application/json",
             key="config_download",
         )
-        uploaded = st.file_uploader("Restore a config", type=["json"], key="config_upload")
-        if uploaded is not None and st.session_state.get("config_upload_id") != uploaded.file_id:
-            st.session_state["config_upload_id"] = uploaded.file_id
-            try:
-                replace_config(StudioConfig.from_json(uploaded.getvalue()))
-                st.rerun()
-            except StudioError as err:
-                st.error(f"{uploaded.name}: {err}")
 
 
 def widget_kind(info: FieldInfo) -> str:
