@@ -21,12 +21,18 @@ import numpy as np
 from core.errors import StudioError
 from core.evaluation import run_config
 from core.files import atomic_write_bytes
+from core.htmlsafe import script_json
 from core.metrics import softmax
 from core.runs import CALIBRATION_FILE, RunInfo
 from core.runtimes import LATENCY_IMAGES, ROOT, run_litert, run_tfjs
 
 TFJS_LIBRARY = ROOT / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
 WEBDEMO_TEMPLATE = ROOT / "assets" / "webdemo" / "index.html"
+WEBDEMO_FILES = (
+    "csp-shim.js",
+    "demo.js",
+    "demo.css",
+)  # copied next to index.html: the page has no inline script or style
 SAVEDMODEL_BATCH = 256
 FLOAT_TOLERANCE = 1e-4  # max |Δ probability| from Keras for a float32 format
 INT8_MAX_ACCURACY_LOSS = 0.01  # one point of test accuracy
@@ -270,16 +276,26 @@ def metadata(ctx: ExportContext) -> dict:
     }
 
 
+def webdemo_page(meta: dict) -> str:
+    """The demo's index.html: the metadata goes in as a JSON data block (escaped for <script>), never as script.
+
+    The page runs only its own files (demo.js, tf.min.js) under its Content-Security-Policy."""
+    template = WEBDEMO_TEMPLATE.read_text(encoding="utf-8")
+    return template.replace("__METADATA_JSON__", script_json(meta))
+
+
 def _convert_webdemo(ctx: ExportContext, path: Path) -> None:
     if not TFJS_LIBRARY.is_file():
         raise StudioError("The TF.js library file (tf.min.js) is missing: run 'make install' (npm ci).")
     model_dir = tfjs_dir(ctx)
     meta = metadata(ctx)
-    page = WEBDEMO_TEMPLATE.read_text(encoding="utf-8").replace("__METADATA_JSON__", json.dumps(meta))
+    page = webdemo_page(meta)
     with tempfile.NamedTemporaryFile(dir=ctx.out, suffix=".zip.tmp", delete=False) as handle:
         tmp = Path(handle.name)
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("webdemo/index.html", page)
+        for name in WEBDEMO_FILES:
+            zf.write(WEBDEMO_TEMPLATE.parent / name, f"webdemo/{name}")
         zf.write(TFJS_LIBRARY, "webdemo/tf.min.js")
         for file in sorted(model_dir.iterdir()):
             zf.write(file, f"webdemo/model/{file.name}")
