@@ -22,13 +22,14 @@ from ui.evaluate import (
     other_model_block,
     try_it_block,
 )
-from ui.jobs import pick_run
+from ui.jobs import pick_run, show_damage
 
 GRID_IMAGES = 18
 CAM_IMAGES = 6
 
 st.title("Evaluate")
 run = pick_run("eval_run", "No trained run yet: train one on the Train page, then its evaluation appears here.")
+show_damage(run, stop_if_unusable=True)
 try:
     stamp = model_stamp(run)
     evaluation = cached_evaluation(str(run.path), stamp)

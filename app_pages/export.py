@@ -7,13 +7,15 @@ import streamlit as st
 
 from core.errors import StudioError
 from core.export import EXPORT_DIR, EXTRA_FILES, comparison_rows, export_run, fidelity_checks, read_manifest
+from core.files import read_json
 from core.formats import FORMATS, REGISTRY
-from ui.jobs import pick_run
+from ui.jobs import pick_run, show_damage
 
 DOWNLOAD_COLUMNS = 3
 
 st.title("Export")
 run = pick_run("export_run", "No trained run yet: train one on the Train page, then export it here.")
+show_damage(run, stop_if_unusable=True)
 
 formats = st.multiselect(
     "Formats", list(FORMATS), default=list(FORMATS), key="export_formats", format_func=lambda f: REGISTRY[f].label
@@ -81,10 +83,14 @@ for i, (key, label, path) in enumerate(d for d in downloads if d[2].is_file()):
 
 # --- Usage ------------------------------------------------------------------------------------------
 st.subheader("Use it")
-meta_text = (out / "metadata.json").read_text() if (out / "metadata.json").is_file() else "{}"
-meta = json.loads(meta_text)
-snippets = [s for fmt in FORMATS for s in REGISTRY[fmt].snippets] if meta else []
-tabs = st.tabs([s.title for s in snippets] + ["metadata.json"])
-for tab, snippet in zip(tabs, snippets, strict=False):
-    tab.code(snippet.code(meta), language=snippet.language)
-tabs[-1].code(meta_text, language="json")
+meta = read_json(out / "metadata.json", {})
+meta = meta if isinstance(meta, dict) else {}
+try:
+    snippets = [(s.title, s.language, s.code(meta)) for fmt in FORMATS for s in REGISTRY[fmt].snippets] if meta else []
+except (KeyError, TypeError, ValueError, IndexError):  # a damaged metadata.json
+    st.warning(f"{EXPORT_DIR}/metadata.json is damaged: press Export again to write it anew.")
+    snippets = []
+tabs = st.tabs([title for title, _, _ in snippets] + ["metadata.json"])
+for tab, (_, language, code) in zip(tabs, snippets, strict=False):
+    tab.code(code, language=language)
+tabs[-1].code(json.dumps(meta, indent=2), language="json")

@@ -7,7 +7,7 @@ from core.charts import overlay_figure
 from core.data import default_image_size
 from core.errors import StudioError
 from core.runs import delete_run, history_rows, read_metrics, rename_run
-from ui.jobs import fresh_runs, manager, run_selectbox
+from ui.jobs import fresh_runs, manager, run_selectbox, show_damage
 from ui.state import config
 from ui.train import STATE_STYLE, draw_curves, live_view
 from ui.uploads import uploads_for_job
@@ -71,6 +71,7 @@ if compare:
 st.markdown("**Open a run**")
 run = run_selectbox(runs, key="history_run")
 chosen = run.run_id
+show_damage(run)
 if run.state in STATE_STYLE and run.status.error:
     STATE_STYLE[run.state](f"{run.state}: {run.status.error}")
 if run.state == "interrupted" and run.has_model():

@@ -292,15 +292,41 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from core.evaluation import evaluate_run
+    from core.files import DiskFull, atomic_write_bytes, disk_full_error
     from core.report import html_report
     from core.runs import find_run, workspace_dir
 
-    run = find_run(workspace_dir(args.workspace), args.run)
-    evaluation = evaluate_run(run)
+    workspace = workspace_dir(args.workspace)
+    with files_as_input_errors(workspace):
+        run = find_run(workspace, args.run)
+        evaluation = evaluate_run(run)
     if args.report:
-        args.report.write_text(html_report(run, evaluation), encoding="utf-8")
+        report = html_report(run, evaluation).encode("utf-8")
+        try:
+            atomic_write_bytes(args.report, report)
+        except DiskFull:
+            raise disk_full_error(args.report.resolve().parent, len(report)) from None
+        except OSError as err:
+            raise StudioError(f"Cannot write --report {args.report}: {err.strerror}. Give a writable path.") from None
     print(json.dumps({"run_dir": str(run.path), **evaluation.to_dict()}))
     return 0
+
+
+@contextlib.contextmanager
+def files_as_input_errors(workspace: Path):
+    """evaluate and export: a run file the OS cannot read, or a full disk, is a one-line error (exit 2)."""
+    from core.files import disk_full_error, is_disk_full
+
+    try:
+        yield
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(workspace, 0) from None
+        where = f" {err.filename}" if err.filename else ""
+        raise StudioError(
+            f"Cannot read or write{where}: {err.strerror or err}. Check the run folder's files and permissions, "
+            "or delete the run and train it again."
+        ) from None
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -311,11 +337,13 @@ def run_export(args: argparse.Namespace) -> int:
     from core.export import export_run, export_summary
     from core.runs import find_run, workspace_dir
 
-    run = find_run(workspace_dir(args.workspace), args.run)
-    results = export_run(
-        run, formats, compare=not args.no_compare, progress=lambda message: print(message, file=sys.stderr)
-    )
-    summary = export_summary(run, results)
+    workspace = workspace_dir(args.workspace)
+    with files_as_input_errors(workspace):
+        run = find_run(workspace, args.run)
+        results = export_run(
+            run, formats, compare=not args.no_compare, progress=lambda message: print(message, file=sys.stderr)
+        )
+        summary = export_summary(run, results)
     for check in summary["checks"]:
         print(f"{'ok  ' if check['passed'] else 'FAIL'} {check['label']}: {check['detail']}", file=sys.stderr)
     print(json.dumps(summary))

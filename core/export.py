@@ -2,11 +2,14 @@
 the verdict of the fidelity checks computed here for the page and the CLI alike.
 
 Everything lands in ``RUN/exports/`` with a ``manifest.json``; a revisit reuses what is there for the same
-model file. One failed format records its error and leaves the others.
+model file. One failed format records its error and leaves the others; a full disk stops the export with
+a DiskFull error, and leaves no part file: every format is written to a temporary name, then renamed.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -15,8 +18,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from core.errors import StudioError
-from core.evaluation import load_run_model, load_test_data, probabilities, run_config
-from core.files import atomic_write_bytes, atomic_write_json, read_json
+from core.evaluation import check_model_fits, load_run_model, load_test_data, probabilities, run_config
+from core.files import MB, DiskFull, atomic_write_bytes, atomic_write_json, disk_full_guard, is_disk_full, read_json
 from core.formats import FORMATS, REGISTRY, ExportContext, ExportResult, metadata
 from core.runs import RunInfo
 
@@ -41,14 +44,53 @@ def model_stamp(run: RunInfo) -> str:
 
 
 def read_manifest(run: RunInfo) -> dict[str, ExportResult]:
-    """Exports already made for the run's current model file."""
-    data = read_json(run.path / EXPORT_DIR / MANIFEST, {}) or {}
+    """Exports already made for the run's current model file; a damaged manifest (or entry) counts as none."""
+    data = read_json(run.path / EXPORT_DIR / MANIFEST, {})
+    if not isinstance(data, dict) or not isinstance(data.get("formats"), dict):
+        return {}
     try:
         if data.get("model") != model_stamp(run):
             return {}
-    except StudioError:
+    except (StudioError, OSError):
         return {}
-    return {fmt: ExportResult(**result) for fmt, result in data.get("formats", {}).items() if fmt in REGISTRY}
+    done = {}
+    for fmt, result in data["formats"].items():
+        try:
+            if fmt in REGISTRY and isinstance(result, dict) and result.get("format", fmt) == fmt:
+                done[fmt] = _checked_result(ExportResult(**result))
+        except (TypeError, ValueError):
+            continue  # an entry from another version, or garbage: exported again when asked
+    return done
+
+
+def _checked_result(result: ExportResult) -> ExportResult:
+    """An ExportResult read from JSON, refused unless each field has its type."""
+    texts = (result.path, result.error)
+    numbers = (
+        result.size_bytes,
+        result.test_accuracy,
+        result.max_abs_diff,
+        result.latency_ms,
+        result.compared_images,
+        result.seconds,
+    )
+    if not all(t is None or isinstance(t, str) for t in texts):
+        raise ValueError("not a text")
+    if not all(n is None or (isinstance(n, (int, float)) and not isinstance(n, bool)) for n in numbers):
+        raise ValueError("not a number")
+    if result.path and (result.path.startswith("/") or ".." in result.path.split("/")):
+        raise ValueError("a path outside the run")
+    return result
+
+
+def _remove_partial_files(out) -> None:
+    """Temporary files and folders a failed export left in ``out`` (converters write ``*.tmp`` first)."""
+    for child in out.iterdir() if out.is_dir() else ():
+        if ".tmp" in child.name:
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
 
 
 def export_run(
@@ -64,14 +106,26 @@ def export_run(
         raise StudioError(f"Unknown export format '{unknown[0]}': choose from {', '.join(FORMATS)}.")
     out = run.path / EXPORT_DIR
     stamp = model_stamp(run)
-    done = read_manifest(run)
-    if not done and out.exists():
-        shutil.rmtree(out)  # exports of an older model file
-    out.mkdir(parents=True, exist_ok=True)
+    size = max(run.model_path().stat().st_size, MB)  # about what one format's file takes
     model = load_run_model(run)
     images, labels, names = load_test_data(run)
-    images, labels = images[:MAX_COMPARE_IMAGES], labels[:MAX_COMPARE_IMAGES]
+    check_model_fits(run, model, images, names)
     logits = run_config(run).model.output == "logits"
+    done = read_manifest(run)
+    with disk_full_guard(run.path.parent, size):
+        if not done and out.exists():
+            shutil.rmtree(out)  # exports of an older model file
+        out.mkdir(parents=True, exist_ok=True)
+        try:
+            _export_formats(run, out, stamp, done, formats, compare, progress, model, images, labels, names, logits)
+        except BaseException:
+            _remove_partial_files(out)
+            raise
+    return {fmt: done[fmt] for fmt in formats}
+
+
+def _export_formats(run, out, stamp, done, formats, compare, progress, model, images, labels, names, logits) -> None:
+    images, labels = images[:MAX_COMPARE_IMAGES], labels[:MAX_COMPARE_IMAGES]
     ctx = ExportContext(run, out, model, images, labels, names, logits, probabilities(model, images, logits=False))
     atomic_write_bytes(out / "labels.txt", ("\n".join(names) + "\n").encode())
     atomic_write_json(out / "metadata.json", metadata(ctx))
@@ -84,19 +138,28 @@ def export_run(
         start = time.perf_counter()
         try:
             result = _export_one(ctx, fmt, compare)
-        except Exception as err:  # one format failing must leave the others
+        except DiskFull:
+            raise
+        except Exception as err:  # one format failing must leave the others; a full disk stops them all
+            if is_disk_full(err):
+                raise DiskFull(str(err), 0) from None  # named with the workspace and the size by the guard
             message = str(err).strip().splitlines()[-1][:400] if str(err).strip() else "no message"
             result = ExportResult(fmt, error=f"{type(err).__name__}: {message}")
+            _remove_partial_files(ctx.out)
         result.seconds = time.perf_counter() - start
         done[fmt] = result
         atomic_write_json(out / MANIFEST, {"model": stamp, "formats": {k: v.to_dict() for k, v in done.items()}})
-    return {fmt: done[fmt] for fmt in formats}
 
 
 def _export_one(ctx: ExportContext, fmt: str, compare: bool) -> ExportResult:
     entry = REGISTRY[fmt]
     path = ctx.out / entry.file
-    entry.convert(ctx, path)
+    tmp = path.with_name(f".{secrets.token_hex(4)}.tmp-{path.name}")  # same suffix: converters may look at it
+    try:
+        entry.convert(ctx, tmp)
+        os.replace(tmp, path)  # a reader (or a download) never sees a half-written file
+    finally:
+        tmp.unlink(missing_ok=True)
     result = ExportResult(fmt, str(path.relative_to(ctx.run.path)), path.stat().st_size)
     if compare and entry.run is not None:
         outputs, result.latency_ms = entry.run(ctx, path)

@@ -60,12 +60,13 @@ def disk_full_error(workspace: Path, needed_bytes: int) -> DiskFull:
 
 @contextlib.contextmanager
 def disk_full_guard(workspace: Path, needed_bytes: int = MB) -> Iterator[None]:
-    """Turn a full-disk OSError raised inside into :class:`DiskFull` naming ``workspace`` (an inner DiskFull is
-    named again: the caller knows the workspace better than a file path does)."""
+    """Turn a full-disk OSError raised inside into :class:`DiskFull` naming ``workspace`` and asking for
+    ``needed_bytes`` (what the whole operation writes; an inner DiskFull is named again with the larger of its
+    size and this one: the caller knows the workspace and the operation better than a file path does)."""
     try:
         yield
     except DiskFull as err:
-        raise disk_full_error(workspace, err.needed_bytes) from None
+        raise disk_full_error(workspace, max(err.needed_bytes, needed_bytes)) from None
     except Exception as err:
         if is_disk_full(err):
             raise disk_full_error(workspace, needed_bytes) from None

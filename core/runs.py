@@ -89,6 +89,12 @@ class RunInfo:
         return "; ".join(self.problems) if self.problems else None
 
     @property
+    def unusable(self) -> str | None:
+        """The problems that stop evaluating and exporting the run (all but status.json's), or None."""
+        blocking = [p for p in self.problems if not p.startswith(STATUS_FILE)]
+        return "; ".join(blocking) if blocking else None
+
+    @property
     def run_id(self) -> str:
         return self.path.name
 
@@ -154,7 +160,10 @@ def model_output_count(path: Path) -> int | None:
             inner = json.loads(archive.read("config.json")).get("config", {})
         layers = inner.get("layers", [])
         outputs = inner.get("output_layers")
-        name = outputs[0][0] if outputs else layers[-1].get("config", {}).get("name")
+        if outputs:  # ["predictions", 0, 0] for one output, a list of those for several
+            name = outputs[0] if isinstance(outputs[0], str) else outputs[0][0]
+        else:  # Sequential: the last layer
+            name = layers[-1].get("config", {}).get("name")
         for layer in layers:
             config = layer.get("config", {})
             if config.get("name") == name and isinstance(config.get("units"), int):

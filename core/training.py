@@ -96,21 +96,33 @@ def make_pipeline(
 def create_run(
     workspace: Path, config: StudioConfig, name: str | None = None, state: RunState = RunState.QUEUED
 ) -> Path:
-    """Make the run folder with its config and a first status, before any training starts."""
+    """Make the run folder with its config and a first status, before any training starts. A name that is too
+    long is refused before the folder exists; a full disk leaves no folder behind (DiskFull says what to free)."""
+    import shutil
+
+    from core.files import disk_full_guard
+    from core.runs import MAX_RUN_NAME, check_run_name, clean_run_name
+
+    name = check_run_name(name) if name is not None and name.strip() else None
     label = f"{config.model.preset}-{config.data.source.split(':')[-1]}"
-    run_dir = new_run_dir(workspace, label)
-    atomic_write_bytes(run_dir / CONFIG_FILE, config.to_json().encode())
     data_name = config.data.source + (f" ({Path(config.data.path).name})" if config.data.path else "")
-    update_status(
-        run_dir,
-        state=state,
-        name=name or f"{config.model.preset} on {data_name}",
-        dataset=data_name,
-        preset=config.model.preset,
-        created=time.time(),
-        pid=os.getpid(),  # the queue's owner until the trainer writes its own: queued runs of a live server stay live
-        host=socket.gethostname(),
-    )
+    with disk_full_guard(workspace):
+        run_dir = new_run_dir(workspace, label)
+        try:
+            atomic_write_bytes(run_dir / CONFIG_FILE, config.to_json().encode())
+            update_status(
+                run_dir,
+                state=state,
+                name=name or clean_run_name(f"{config.model.preset} on {data_name}")[:MAX_RUN_NAME],
+                dataset=data_name,
+                preset=config.model.preset,
+                created=time.time(),
+                pid=os.getpid(),  # the queue's owner until the trainer writes its own: a live server's queue stays live
+                host=socket.gethostname(),
+            )
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)  # no empty or half-written run folder
+            raise
     return run_dir
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.jobs import JobManager, get_manager
-from core.runs import list_runs, workspace_dir
+from core.runs import DAMAGED_FIX, list_runs, workspace_dir
 from core.status import RunState
 
 POLL_SECONDS = 1.0
@@ -39,7 +39,8 @@ def _status_fragment() -> None:
 
 
 def run_selectbox(runs: list, key: str, label: str = "Run"):
-    """A selectbox over runs (name · state · id), remembering the choice across pages; returns the RunInfo."""
+    """A selectbox over runs (name · state · id, and "damaged" for a run with damaged files), remembering the
+    choice across pages; returns the RunInfo."""
     ids = [r.run_id for r in runs]
     by_id = {r.run_id: r for r in runs}
     preferred = st.session_state.get("selected_run")
@@ -48,10 +49,26 @@ def run_selectbox(runs: list, key: str, label: str = "Run"):
         ids,
         index=ids.index(preferred) if preferred in ids else 0,
         key=key,
-        format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state} · {rid}",
+        format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state}{_damaged_mark(by_id[rid])} · {rid}",
     )
     st.session_state["selected_run"] = chosen
     return by_id[chosen]
+
+
+def _damaged_mark(run) -> str:
+    return " · damaged" if run.damaged else ""
+
+
+def show_damage(run, stop_if_unusable: bool = False) -> None:
+    """Say what is damaged in the run. With ``stop_if_unusable``, a run whose model, test split, class names or
+    config are damaged ends the page with one error (pages that evaluate or export it)."""
+    if stop_if_unusable and run.unusable:
+        st.error(f"Run '{run.name}' is damaged: {run.unusable}. {DAMAGED_FIX[0].upper()}{DAMAGED_FIX[1:]}.")
+        st.stop()
+    if run.damaged:
+        usable = not run.unusable and run.has_model()
+        usable = " Its model and test split are intact: it can still be evaluated and exported." if usable else ""
+        st.warning(f"Run '{run.name}' is damaged: {run.damaged}.{usable}")
 
 
 def fresh_runs() -> list:
