@@ -325,6 +325,11 @@ def test_exporting_on_a_full_disk_stops_with_the_message_and_no_truncated_file(s
         export_run(load_run(run_dir), ["keras"], compare=False)
     assert not (run_dir / EXPORT_DIR / "model.keras").exists()
     assert leftovers(workspace) == []
+    result = cli("export", "--run", str(run_dir), "--formats", "keras", "--no-compare")
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Exporting")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1 and "error: The disk is full: free" in lines[0] and "(ws)" in lines[0], result.stderr
+    assert not (run_dir / EXPORT_DIR / "model.keras").exists() and leftovers(workspace) == []
 
 
 @pytest.mark.slow
