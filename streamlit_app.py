@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.access import identity_sidebar
 from ui.jobs import sidebar_status
 
 st.set_page_config(page_title="CNN Studio", page_icon=":material/neurology:", layout="wide")
@@ -15,4 +16,5 @@ page = st.navigation(
     ]
 )
 sidebar_status()  # every page's sidebar shows a running job's progress
+identity_sidebar()  # on a server with roles: who you are and what you may do
 page.run()

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.access import Action
 from core.charts import channel_names, class_counts_figure, pixel_histogram_figure, sample_grid_figure
+from core.config import field_info
 from core.data import (
     KERAS_ARCHIVES,
     channel_stats,
@@ -18,6 +20,7 @@ from core.data import (
     split_dataset,
 )
 from core.errors import StudioError
+from ui.access import can
 from ui.data import current_dataset
 from ui.state import config, field_group, field_widget
 from ui.uploads import class_images_editor, keras_archive_uploader, zip_uploader
@@ -41,7 +44,8 @@ if not cfg.data.image_size:
 
 left, right = st.columns([2, 1])
 with left:
-    source = field_widget("data.source", on_change=on_source_change)
+    sources = [s for s in field_info("data.source").spec.choices if s != "folder" or can(Action.READ_SERVER_FOLDERS)]
+    source = field_widget("data.source", on_change=on_source_change, options=sources)
 with right:
     field_widget("data.color_mode")
 c1, c2 = st.columns(2)

@@ -3,10 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from core.access import Action
 from core.charts import overlay_figure
 from core.data import default_image_size
 from core.errors import StudioError
 from core.runs import delete_run, history_rows, read_metrics, rename_run
+from ui.access import can, current_user, refusal
 from ui.jobs import fresh_runs, manager, run_selectbox, show_damage
 from ui.state import config
 from ui.train import STATE_STYLE, draw_curves, live_view
@@ -38,11 +40,14 @@ with name_col:
     )
 with button_col:
     st.write("")
-    start = st.button("Start training", type="primary", key="start_training", width="stretch")
+    may_train = can(Action.TRAIN)
+    start = st.button("Start training", type="primary", key="start_training", width="stretch", disabled=not may_train)
+if not may_train:
+    st.caption(refusal(Action.TRAIN))
 if start:
     try:
         busy = mgr.busy_with()
-        job = mgr.submit(cfg, uploads_for_job(cfg.data.source), name=run_name.strip() or None)
+        job = mgr.submit(cfg, uploads_for_job(cfg.data.source), name=run_name.strip() or None, owner=current_user())
         st.session_state["watch_run"] = st.session_state["selected_run"] = job.run_id
         if busy is not None:
             st.info(f"{busy} is training in this workspace: yours is queued and starts when it ends.")
@@ -76,9 +81,12 @@ if run.state in STATE_STYLE and run.status.error:
     STATE_STYLE[run.state](f"{run.state}: {run.status.error}")
 if run.state == "interrupted" and run.has_model():
     st.caption("Its last good checkpoint is kept and can be evaluated and exported.")
+owner = run.status.owner
 if run.state.live and mgr.get(chosen) is None:
     st.info(f"This run is {run.state} in another process (pid {run.status.pid} on {run.status.host}).")
-    if st.button("Stop this run", key="stop_other_run", help="It ends at its next step, keeping its best weights."):
+    if st.button(
+        "Stop this run", key="stop_other_run", disabled=not can(Action.STOP, owner), help="It ends at its next step."
+    ):
         mgr.stop(chosen)
         st.toast("Asked it to stop at its next step…")
 if chosen != st.session_state.get("watch_run") or mgr.get(chosen) is None:
@@ -89,7 +97,8 @@ with c1:
     new_name = st.text_input("New name", value=run.name, key=f"rename_{chosen}")
 with c2:
     st.write("")
-    if st.button("Rename", key="rename_run", width="stretch"):
+    may_rename = can(Action.RENAME, owner)
+    if st.button("Rename", key="rename_run", width="stretch", disabled=not may_rename):
         try:
             rename_run(run.path, new_name, mgr.live_ids())
             st.rerun()
@@ -97,11 +106,14 @@ with c2:
             st.error(str(err))
 with c3:
     st.write("")
-    if st.button("Delete run", key="delete_run", width="stretch", disabled=run.state.live):
+    may_delete = can(Action.DELETE, owner)
+    if st.button("Delete run", key="delete_run", width="stretch", disabled=run.state.live or not may_delete):
         st.session_state["confirm_delete"] = chosen
+if not (may_rename and may_delete):
+    st.caption(refusal(Action.DELETE, owner))
 if st.session_state.get("confirm_delete") == chosen:
     st.warning(f"Delete {run.name} ({chosen}) and all its files?")
-    if st.button("Yes, delete it", key="confirm_delete_run"):
+    if st.button("Yes, delete it", key="confirm_delete_run", disabled=not may_delete):
         st.session_state.pop("confirm_delete", None)
         try:
             delete_run(run.path, mgr.workspace, mgr.live_ids())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import re
@@ -277,7 +278,7 @@ def run_train(args: argparse.Namespace) -> int:
     from core.training import create_run, train_run
 
     workspace = workspace_dir(args.workspace)
-    run_dir = create_run(workspace, config, args.name)
+    run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
     extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
     holder = current_holder(workspace)
     if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet

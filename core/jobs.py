@@ -107,6 +107,7 @@ class Job:
     result: TrainResult | None = None
     submitted: float = field(default_factory=time.time)
     process: object = None  # the child process while it runs
+    owner: str | None = None  # who started it (None when roles are off)
 
     @property
     def run_id(self) -> str:
@@ -124,11 +125,13 @@ class JobManager:
         self._active: Job | None = None
         self._worker: threading.Thread | None = None
 
-    def submit(self, config: StudioConfig, uploads: dict | None = None, name: str | None = None) -> Job:
+    def submit(
+        self, config: StudioConfig, uploads: dict | None = None, name: str | None = None, owner: str | None = None
+    ) -> Job:
         """Queue a run (its folder appears at once, status "queued"); it starts when the worker is free."""
         config.validate()
-        run_dir = create_run(self.workspace, config, name)
-        job = Job(run_dir, StudioConfig.from_json(config.to_json()), uploads)
+        run_dir = create_run(self.workspace, config, name, owner=owner)
+        job = Job(run_dir, StudioConfig.from_json(config.to_json()), uploads, owner=owner)
         with self._lock:
             self._jobs[job.run_id] = job
             self._queue.append(job)

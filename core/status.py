@@ -66,6 +66,7 @@ class RunStatus:
 
     state: RunState = RunState.INTERRUPTED
     name: str | None = None
+    owner: str | None = None  # who started it (the app's signed-in user, or the CLI's login name)
     dataset: str | None = None
     preset: str | None = None
     created: float | None = None

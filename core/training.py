@@ -94,7 +94,11 @@ def make_pipeline(
 
 
 def create_run(
-    workspace: Path, config: StudioConfig, name: str | None = None, state: RunState = RunState.QUEUED
+    workspace: Path,
+    config: StudioConfig,
+    name: str | None = None,
+    state: RunState = RunState.QUEUED,
+    owner: str | None = None,
 ) -> Path:
     """Make the run folder with its config and a first status, before any training starts. A name that is too
     long is refused before the folder exists; a full disk leaves no folder behind (DiskFull says what to free)."""
@@ -116,6 +120,7 @@ def create_run(
                 name=name or clean_run_name(f"{config.model.preset} on {data_name}")[:MAX_RUN_NAME],
                 dataset=data_name,
                 preset=config.model.preset,
+                owner=owner,
                 created=time.time(),
                 pid=os.getpid(),  # the queue's owner until the trainer writes its own: a live server's queue stays live
                 host=socket.gethostname(),

@@ -13,7 +13,8 @@ import hashlib
 import streamlit as st
 
 from core.config import DataConfig
-from core.data import Dataset, data_roots, load_dataset
+from core.data import Dataset, load_dataset
+from ui.access import visitor_roots
 from ui.uploads import uploads_for_source
 
 DATASET_CACHE_KEY = "dataset_cache"
@@ -45,10 +46,10 @@ def current_dataset(config: DataConfig) -> Dataset:
         if key not in cache:
             with st.spinner("Reading your images…"):
                 cache.clear()  # one uploaded dataset per session at a time
-                cache[key] = load_dataset(config, **uploads, allowed_roots=data_roots())
+                cache[key] = load_dataset(config, **uploads, allowed_roots=visitor_roots())
         return cache[key]
     # The roots are part of the key: a folder is never served from the cache once it is no longer allowed.
-    return _shared_dataset(tuple(sorted(fields.items())), tuple(data_roots()))
+    return _shared_dataset(tuple(sorted(fields.items())), tuple(visitor_roots()))
 
 
 def _digest(fields: dict, uploads: dict) -> str:

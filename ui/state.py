@@ -113,8 +113,8 @@ def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
     kwargs.setdefault("help", help_text)
     value_type = info.item_kind or info.kind
     if spec.choices and kind != "select_slider":
-        kwargs["options"] = list(spec.choices)
-        kwargs["index"] = kwargs["options"].index(current)
+        kwargs["options"] = list(kwargs.get("options") or spec.choices)  # a page may offer fewer (roles)
+        kwargs["index"] = kwargs["options"].index(current) if current in kwargs["options"] else 0
         if spec.names:
             kwargs.setdefault("format_func", lambda v: spec.names.get(v, str(v)))
     else:

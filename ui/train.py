@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.access import Action
 from core.charts import batch_loss_figure, epoch_figure, lr_figure
 from core.status import Phase, RunState
+from ui.access import can, refusal
 from ui.jobs import POLL_SECONDS, manager, progress_text
 
 STATE_STYLE = {"finished": st.success, "stopped": st.warning, "failed": st.error, "interrupted": st.warning}
@@ -45,7 +47,11 @@ def live_view() -> None:
         m3.metric("Elapsed", f"{progress.elapsed:.0f} s")
         m4.metric("ETA", f"{progress.eta or 0:.0f} s")
     if job.state.live:
-        if st.button("Stop", key="stop_training", help="Ends at the next batch; the best weights so far are kept."):
+        may_stop = can(Action.STOP, job.owner)
+        stop_help = (
+            "Ends at the next batch; the best weights so far are kept." if may_stop else refusal(Action.STOP, job.owner)
+        )
+        if st.button("Stop", key="stop_training", disabled=not may_stop, help=stop_help):
             mgr.stop(job.run_id)
             st.toast("Stopping at the next batch…")
     else:

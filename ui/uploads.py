@@ -13,8 +13,9 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.config import DataConfig
-from core.data import check_allowed, data_roots
+from core.data import check_allowed
 from core.errors import StudioError
+from ui.access import visitor_roots
 from ui.state import config
 
 # Tests and browser tests put bytes under the first keys directly: keep these names.
@@ -126,7 +127,7 @@ def uploads_for_job(source: str) -> dict:
             f"The '{source}' source has no uploaded images in this session: add them on the Dataset page first."
         )
     if source == "folder":
-        roots = data_roots()
+        roots = visitor_roots()
         check_allowed(config().data.path, roots)
         return {"allowed_roots": roots}
     return uploads_for_source(source)
