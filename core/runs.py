@@ -178,7 +178,7 @@ def _model_problem(path: Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (OSError, zipfile.BadZipFile, ValueError):
-        return f"{path.name} is truncated or not a Keras model file"
+        return f"{path.name} cannot be read: it is truncated or not a Keras model file"
     return None if "config.json" in names else f"{path.name} is not a Keras model file (it has no config.json)"
 
 

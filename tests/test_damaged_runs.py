@@ -79,6 +79,11 @@ DAMAGES = {
         "test_data.npz is truncated",
         "test_data.npz is truncated",
     ),
+    "model-truncated": (
+        lambda run: (truncate(run / "best.keras"), (run / "final.keras").unlink()),
+        "best.keras cannot be read: it is truncated",
+        "best.keras of run .* cannot be read",
+    ),
     "config-missing": (lambda run: (run / CONFIG_FILE).unlink(), "config.json is missing", "config.json is missing"),
     "class-count": (
         lambda run: (run / CLASSES_FILE).write_text('["a", "b", "c"]'),
