@@ -25,6 +25,11 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 120_000
 
 
+def run_dirs(workspace: Path) -> list[Path]:
+    """The run folders of a workspace, oldest name first (not its hidden files, such as the trainer lock)."""
+    return sorted(d for d in workspace.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -106,7 +106,7 @@ def test_the_whole_journey(server, page, tmp_path):
     area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
     page.mouse.click(area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05)
     page.get_by_text("test images are of class 0 and predicted 0").wait_for()
-    run_dir = next((workdir / "runs").iterdir())
+    run_dir = b.run_dirs(workdir / "runs")[0]
     with np.load(run_dir / "test_data.npz") as data:
         pixels = data["images"][0]
     png = tmp_path / "digit.png"
@@ -179,7 +179,7 @@ def test_the_whole_journey(server, page, tmp_path):
     b.click_button(page, "start_training")
     page.wait_for_selector("h3:has-text('-zip-')", timeout=b.TIMEOUT_MS)  # the live view shows the new run
     page.wait_for_selector("text=Run finished after 2 epochs", timeout=b.TIMEOUT_MS)
-    statuses = [json.loads((d / "status.json").read_text()) for d in (workdir / "runs").iterdir()]
+    statuses = [json.loads((d / "status.json").read_text()) for d in b.run_dirs(workdir / "runs")]
     assert sorted(s["dataset"] for s in statuses) == ["builtin:digits", "zip (pets.zip)"]
     assert all(s["status"] == "finished" for s in statuses)
 

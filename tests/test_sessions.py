@@ -65,11 +65,11 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
         bob.wait_for_selector("text=Run finished after 1 epochs", timeout=2 * b.TIMEOUT_MS)
 
         # Both runs are in the shared workspace and in both sessions' history (the compare box lists them).
-        statuses = sorted(json.loads((d / "status.json").read_text())["status"] for d in runs.iterdir())
+        statuses = sorted(json.loads((d / "status.json").read_text())["status"] for d in b.run_dirs(runs))
         assert statuses == ["finished", "stopped"]
         # Alice's split sliders went away while her ZIP source waited for a file and came back: they kept
         # their values (the browser used to put them back to 0 and the run trained with no held-out images).
-        for run_dir in runs.iterdir():
+        for run_dir in b.run_dirs(runs):
             data = json.loads((run_dir / "config.json").read_text())["data"]
             assert (data["val_split"], data["test_split"], data["seed"]) == (0.15, 0.15, 42), run_dir.name
         for page in (alice, bob):

@@ -11,9 +11,8 @@ from core.evaluation import (
     evaluate_run,
     load_run_model,
     load_test_data,
-    load_uploaded_model,
     predict_image,
-    probabilities,
+    score_uploaded_model,
 )
 from core.metrics import Evaluation, evaluate_predictions
 from core.pictures import labelled_grid
@@ -49,6 +48,13 @@ def cached_report(run_dir: str, stamp: str, _evaluation, _grid) -> str:
 @st.cache_data(max_entries=4, show_spinner=False)
 def cached_test_data(run_dir: str, stamp: str):
     return load_test_data(find_run(manager().workspace, run_dir))
+
+
+@st.cache_data(max_entries=4, show_spinner="Scoring the uploaded model in a separate process…")
+def cached_upload_scores(file_id: str, _data: bytes, name: str, images: np.ndarray, num_classes: int):
+    """The uploaded model's probabilities on a run's test images, keyed on the upload and the images, so a
+    rerun does not start another process. A StudioError is not cached (st.cache_data keeps only results)."""
+    return score_uploaded_model(_data, name, images, num_classes)
 
 
 def confusion_matrix_block(evaluation: Evaluation, images: np.ndarray) -> None:
@@ -103,16 +109,16 @@ def other_model_block(evaluation: Evaluation, images: np.ndarray) -> None:
     """Score an uploaded .keras model (safe mode only) on this run's test split, beside the run's own score."""
     st.caption(
         "Upload a .keras file (for example one trained elsewhere). It is loaded with Keras safe mode "
-        "only, from a temporary file deleted right after loading, and stays in your session."
+        "only, in a separate process with its own memory and time limit, from a temporary file deleted "
+        "right after loading; only its scores come back to this page."
     )
     other = st.file_uploader("Keras model", type=["keras"], key="other_model_upload")
     if other is None:
         return
     try:
         names = evaluation.class_names
-        other_model = load_uploaded_model(other.getvalue(), other.name, images.shape[1:], len(names))
-        logits = other_model.layers[-1].get_config().get("activation") != "softmax"
-        other_eval = evaluate_predictions(evaluation.labels, probabilities(other_model, images, logits), names)
+        scores = cached_upload_scores(other.file_id, other.getvalue(), other.name, images, len(names))
+        other_eval = evaluate_predictions(evaluation.labels, scores, names)
     except StudioError as err:
         st.error(str(err))
         return

@@ -1,0 +1,228 @@
+"""Running one request's heavy work in a throw-away child process with a memory limit and a time limit.
+
+Anything that loads or runs a model a user brought (an uploaded ``.keras``; later Grad-CAM, try-it and exports)
+can ask for more memory than the machine has. Done in the server process, the kernel's OOM killer ends the
+server and every session with it. Done through :func:`run_in_worker`, only that request fails::
+
+    probs = run_in_worker(score, data, images, request=f"The uploaded model '{name}'")
+
+* The function and its arguments go in, its return value comes out; both must pickle. The child is a fresh
+  ``spawn`` interpreter (never a fork of a server whose TensorFlow threads are running), so the function must
+  be importable at module level.
+* The child limits its own memory *before* it unpickles the function and its arguments, so TensorFlow, Keras
+  and the model are all imported and built under the limit.
+* A :class:`StudioError` raised in the child is raised again in the parent with the same message. Running out
+  of memory (``MemoryError``, TensorFlow's ``ResourceExhaustedError``, a C++ ``bad_alloc`` that aborts the
+  child, the kernel killing it), a crash or the time limit become a StudioError that names the request and
+  the limit. Any other exception becomes a StudioError with its type and first line.
+* At most :data:`REQUEST_WORKERS` children run at once per server process, so requests together use at most
+  ``REQUEST_WORKERS × REQUEST_MEMORY_MB``; a request waits (up to its time limit) for a free slot.
+
+Which memory limit: measured with TensorFlow 2.19 / Keras 3 on Linux, ``RLIMIT_AS`` is unworkable: importing
+TensorFlow and predicting with a tiny model already reserves 3.2 GB of address space (VmPeak) while using 0.6 GB
+of data and 0.85 GB resident, and under a 2 GB ``RLIMIT_AS`` TensorFlow does not even import ("failed to map
+segment from shared object"). ``RLIMIT_DATA`` (Linux ≥ 4.7 counts every private writable mapping: the heap,
+anonymous mmaps, thread stacks) is 0.6 GB after that same import-and-predict, so TensorFlow works under 1 GB,
+and a model asking for 6.3 GB of weights gets TensorFlow's ``ResourceExhaustedError`` ("OOM when allocating
+tensor with shape[784,2000000]") within seconds, with nothing allocated for real.
+
+The limits are named constants that the server's environment can override:
+``CNN_STUDIO_REQUEST_MEMORY_MB``, ``CNN_STUDIO_REQUEST_SECONDS`` and ``CNN_STUDIO_REQUEST_WORKERS``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import resource
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing import connection, get_context
+from typing import Any
+
+from core.errors import StudioError
+
+REQUEST_MEMORY_MB = 2048  # the data a request's child may map (RLIMIT_DATA); TensorFlow itself takes ~0.6 GB
+REQUEST_SECONDS = 300  # wall-clock limit of one request, child start-up (~5-10 s to import TensorFlow) included
+REQUEST_WORKERS = 2  # children at once per server process: memory of all requests ≤ workers × memory
+
+MEMORY_ENV = "CNN_STUDIO_REQUEST_MEMORY_MB"
+SECONDS_ENV = "CNN_STUDIO_REQUEST_SECONDS"
+WORKERS_ENV = "CNN_STUDIO_REQUEST_WORKERS"
+
+_CONTEXT = get_context("spawn")
+_PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal for this process when its parent thread ends
+_MEMORY_SIGNS = ("OOM when allocating", "bad_alloc", "Unable to allocate", "out of memory", "Cannot allocate memory")
+
+_slots_lock = threading.Lock()
+_slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def _env_number(variable: str, default: float, minimum: float) -> float:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= minimum:  # also refuses nan
+        raise StudioError(
+            f"The server setting {variable}={raw!r} is not a number ≥ {minimum:g}: fix it or unset it "
+            f"(the default is {default:g})."
+        )
+    return value
+
+
+def request_memory_mb() -> int:
+    """The memory limit of one request in MB: CNN_STUDIO_REQUEST_MEMORY_MB, else REQUEST_MEMORY_MB."""
+    return int(_env_number(MEMORY_ENV, REQUEST_MEMORY_MB, 256))
+
+
+def request_seconds() -> float:
+    """The time limit of one request in seconds: CNN_STUDIO_REQUEST_SECONDS, else REQUEST_SECONDS."""
+    return _env_number(SECONDS_ENV, REQUEST_SECONDS, 1)
+
+
+def request_workers() -> int:
+    """Children running at once: CNN_STUDIO_REQUEST_WORKERS, else REQUEST_WORKERS."""
+    return int(_env_number(WORKERS_ENV, REQUEST_WORKERS, 1))
+
+
+def _worker_slots() -> threading.BoundedSemaphore:
+    global _slots
+    count = request_workers()
+    with _slots_lock:
+        if _slots is None or _slots[0] != count:
+            _slots = (count, threading.BoundedSemaphore(count))
+        return _slots[1]
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """True for the ways Python, NumPy and TensorFlow report running out of memory.
+
+    A function run in a worker that turns its own exceptions into StudioErrors should re-raise these
+    unchanged, so the parent reports the memory limit instead of a misleading reason."""
+    if isinstance(err, MemoryError) or type(err).__name__ == "ResourceExhaustedError":
+        return True
+    return any(sign in str(err) for sign in _MEMORY_SIGNS)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
+
+
+def _child(conn, memory_bytes: int, payload: bytes) -> None:
+    """The child's whole life: die with the parent, limit memory, then unpickle, run and send one answer."""
+    try:
+        # SIGKILL when the thread that started us ends (the server dying): no orphan keeps its memory.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    try:
+        function, args, kwargs = pickle.loads(payload)
+        del payload
+        answer: tuple[str, Any] = ("ok", function(*args, **kwargs))
+    except StudioError as err:
+        answer = ("studio", str(err))
+    except BaseException as err:  # noqa: BLE001  every failure is reported, classified, to the parent
+        kind = "memory" if is_out_of_memory(err) else "error"
+        answer = (kind, f"{type(err).__name__}: {_first_line(err)}")
+    try:
+        conn.send(answer)
+    except MemoryError:
+        conn.send(("memory", "MemoryError: the result does not fit"))
+    except Exception as err:  # an unpicklable result is the calling code's bug: say so
+        conn.send(("error", f"the result cannot be sent back ({type(err).__name__}: {_first_line(err)})"))
+    conn.close()
+
+
+def _memory_message(request: str, limit_mb: int, detail: str) -> str:
+    return (
+        f"{request} needs more memory than the {limit_mb / 1024:.1f} GB a request may use on this server: "
+        f"{detail}. Use a smaller model, or ask the administrator to raise {MEMORY_ENV} (now {limit_mb} MB)."
+    )
+
+
+def run_in_worker(
+    function: Callable[..., Any],
+    *args: Any,
+    request: str,
+    memory_mb: int | None = None,
+    timeout: float | None = None,
+    **kwargs: Any,
+) -> Any:
+    """``function(*args, **kwargs)`` in a fresh child process under a memory and a time limit; its result.
+
+    ``request`` names what is being done, as the subject of a sentence ("The uploaded model 'x.keras'"):
+    every error message starts with it. ``memory_mb`` and ``timeout`` default to the server's settings
+    (:func:`request_memory_mb`, :func:`request_seconds`). Raises StudioError for everything that goes wrong
+    in the child; the parent (the server) carries on."""
+    limit_mb = int(memory_mb) if memory_mb is not None else request_memory_mb()
+    seconds = float(timeout) if timeout is not None else request_seconds()
+    payload = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    deadline = time.monotonic() + seconds
+    slots = _worker_slots()
+    if not slots.acquire(timeout=seconds):
+        raise StudioError(
+            f"{request} could not start: the server was busy with {request_workers()} other requests for "
+            f"{seconds:.0f} s. Try again in a minute."
+        )
+    try:
+        return _run(payload, request, limit_mb, seconds, deadline)
+    finally:
+        slots.release()
+
+
+def _run(payload: bytes, request: str, limit_mb: int, seconds: float, deadline: float) -> Any:
+    receive, send = _CONTEXT.Pipe(duplex=False)
+    process = _CONTEXT.Process(target=_child, args=(send, limit_mb * 2**20, payload), daemon=True)
+    process.start()
+    send.close()  # the child holds the only write end: its death closes the pipe
+    answer = None
+    try:
+        while answer is None and time.monotonic() < deadline:
+            ready = connection.wait([receive, process.sentinel], timeout=max(0.0, deadline - time.monotonic()))
+            if receive in ready:
+                try:
+                    answer = receive.recv()
+                except EOFError:
+                    break  # the child ended without answering
+            elif process.sentinel in ready:
+                if not receive.poll():
+                    break
+        if answer is None and process.is_alive() and time.monotonic() >= deadline:
+            raise StudioError(
+                f"{request} took longer than the {seconds:.0f} s a request may take on this server and was "
+                f"stopped. Use a smaller model or fewer images, or ask the administrator to raise {SECONDS_ENV}."
+            )
+    finally:
+        receive.close()
+        if process.is_alive():
+            process.kill()
+        process.join(timeout=30)
+    if answer is None:
+        code = process.exitcode
+        if code is not None and code < 0:  # a signal: SIGABRT from a C++ bad_alloc, SIGKILL from the OOM killer
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            raise StudioError(_memory_message(request, limit_mb, f"the worker process was ended by {name}"))
+        raise StudioError(
+            f"{request} failed: the worker process ended with exit code {code} without an answer. "
+            "Try again; if it keeps failing, the file is probably damaged."
+        )
+    kind, value = answer
+    if kind == "ok":
+        return value
+    if kind == "studio":
+        raise StudioError(value)
+    if kind == "memory":
+        raise StudioError(_memory_message(request, limit_mb, value))
+    raise StudioError(f"{request} failed: {value}.")
