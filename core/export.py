@@ -27,6 +27,9 @@ EXPORT_DIR = "exports"
 MANIFEST = "manifest.json"
 EXTRA_FILES = ("labels.txt", "metadata.json")  # written with every export
 MAX_COMPARE_IMAGES = 2000
+# Part of every manifest's model stamp: bump it when the files a format writes change, so exports made by an
+# older studio are made again instead of reused. 2: the web demo runs no inline script (#11).
+EXPORTER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,9 @@ class Check:
 
 
 def model_stamp(run: RunInfo) -> str:
+    """Changes when the model file or the exporter does: exports are reused only while it stays the same."""
     path = run.model_path()
-    return f"{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
+    return f"v{EXPORTER_VERSION}:{path.name}:{path.stat().st_size}:{path.stat().st_mtime_ns}"
 
 
 def read_manifest(run: RunInfo) -> dict[str, ExportResult]:

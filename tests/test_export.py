@@ -13,7 +13,7 @@ import pytest
 
 from core.config import StudioConfig, apply_preset
 from core.evaluation import load_run_model, load_test_data, probabilities
-from core.export import export_run, read_manifest
+from core.export import EXPORTER_VERSION, export_run, read_manifest
 from core.formats import FORMATS, REGISTRY
 from core.runs import load_run
 from core.runtimes import run_litert, run_tfjs
@@ -133,6 +133,24 @@ def test_exports_are_reused_on_a_revisit(digits_export):
     again = export_run(run)
     assert {fmt: (run.path / r.path).stat().st_mtime_ns for fmt, r in again.items()} == before
     assert read_manifest(run)["tflite"].max_abs_diff == results["tflite"].max_abs_diff
+
+
+def test_exports_of_an_older_exporter_are_made_again(trained_run, tmp_path):
+    """A web demo made before #11 ran inline script: a manifest from an older exporter is not reused."""
+    import json
+
+    run = copy_run(trained_run, tmp_path)
+    first = export_run(run, ["keras"])
+    manifest = run.path / "exports" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    version = f"v{EXPORTER_VERSION}:"
+    assert data["model"].startswith(version)
+    data["model"] = data["model"].replace(version, f"v{EXPORTER_VERSION - 1}:", 1)
+    manifest.write_text(json.dumps(data))
+    assert read_manifest(run) == {}
+    (run.path / first["keras"].path).write_bytes(b"made by an older studio")
+    again = export_run(run, ["keras"])
+    assert (run.path / again["keras"].path).read_bytes() == run.model_path().read_bytes()
 
 
 def test_a_failed_conversion_leaves_the_other_formats(trained_run, tmp_path):

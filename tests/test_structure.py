@@ -100,3 +100,14 @@ def test_pages_are_thin():
     for page in sorted((ROOT / "app_pages").glob("*.py")):
         lines = len(page.read_text().splitlines())
         assert lines <= MAX_PAGE_LINES, f"{page.name} has {lines} lines: move logic to core and helpers to ui"
+
+
+def test_every_server_setting_is_in_the_readme_server_table():
+    """An environment variable the code reads is a setting an admin must be able to find."""
+    import re
+
+    code = "".join(p.read_text() for d in ("core", "ui", "app_pages") for p in (ROOT / d).glob("*.py"))
+    used = set(re.findall(r"CNN_STUDIO_[A-Z_]+[A-Z]", code))
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("### Server") : readme.index("## Troubleshooting")]
+    assert len(used) >= 10 and not sorted(v for v in used if v not in table)
