@@ -1,6 +1,5 @@
 """Dataset page: pick a source, explore the images, choose the split and preview augmentation."""
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -13,7 +12,6 @@ from core.data import (
     data_roots,
     default_image_size,
     mosaic,
-    preview_augmentation,
     roots_text,
     sample_indices,
     size_summary,
@@ -21,13 +19,12 @@ from core.data import (
 )
 from core.errors import StudioError
 from ui.access import can
-from ui.data import current_dataset
+from ui.data import augmentation_preview, current_dataset, planned_caption
 from ui.state import config, field_group, field_widget
 from ui.uploads import class_images_editor, keras_archive_uploader, zip_uploader
 
 SAMPLES_PER_CLASS = 8
 MAX_GRID_CLASSES = 20
-PREVIEW_IMAGES, PREVIEW_VARIANTS = 4, 5
 
 cfg = config()
 st.title("Dataset")
@@ -51,6 +48,7 @@ with right:
 c1, c2 = st.columns(2)
 with c1:
     field_widget("data.image_size")
+    size_note = st.empty()  # the decoded size, said once the source's files are known (before decoding)
 with c2:
     if source == "builtin:shapes":
         field_widget("data.shapes_count")
@@ -68,6 +66,8 @@ elif source == "images":
     ready = class_images_editor()
 if not ready:
     st.stop()
+if note := planned_caption(cfg.data):
+    size_note.caption(f"In memory: {note}")
 
 try:
     dataset = current_dataset(cfg.data)
@@ -135,15 +135,4 @@ else:
 # --- Augmentation -----------------------------------------------------------------------------------
 st.subheader("Augmentation (training only)")
 field_group("augment", columns=5)
-if cfg.augment.active:
-    rng = np.random.default_rng(cfg.data.seed)
-    originals = dataset.images[rng.choice(len(dataset.images), size=PREVIEW_IMAGES, replace=False)]
-    variants = preview_augmentation(originals, cfg.augment, variants=PREVIEW_VARIANTS, seed=cfg.data.seed)
-    rows = [np.concatenate([orig[None], var]) for orig, var in zip(originals, variants, strict=False)]
-    st.image(
-        mosaic(rows),
-        caption="First column: original. Others: random augmentations of it, as training sees them.",
-        width=min(900, 140 * (PREVIEW_VARIANTS + 1)),
-    )
-else:
-    st.caption("No augmentation: move a slider to see random variants of real samples here.")
+augmentation_preview(dataset, cfg.augment, cfg.data.seed)

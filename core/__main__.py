@@ -269,21 +269,28 @@ def run_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # before importing TensorFlow: bad input fails at once
     from core.data import check_source
 
-    check_source(config.data)  # a ZIP that cannot be used (all encrypted, a bomb) fails before a run folder exists
+    # A ZIP that cannot be used (all encrypted, a bomb, over the memory budget) fails before TensorFlow loads.
+    check_source(config.data)
     import_tensorflow_quietly()
 
+    from core.data import load_dataset, split_dataset
     from core.progress import TextProgress
     from core.runs import workspace_dir
     from core.trainer_lock import current_holder
     from core.training import create_run, train_run
 
+    # A dataset that cannot train (over the budget once decoded, one class, too few images to split) is bad
+    # input: exit 2 before a run folder exists.
+    dataset = load_dataset(config.data)
+    data = config.data
+    split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
     workspace = workspace_dir(args.workspace)
     run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
     extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
     holder = current_holder(workspace)
     if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet
         print(f"waiting: {holder.describe()} is training in this workspace", file=sys.stderr)
-    result = train_run(config, workspace, run_dir=run_dir, extra_callbacks=extra)
+    result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(json.dumps(result.to_dict()))

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from core import archives
+from core.budget import MemoryBudget, check_decoded_size, decoded_bytes, human_bytes, memory_budget
 from core.config import AugmentConfig, DataConfig
 from core.errors import StudioError
 from core.images import SYSTEM_FILES, BadImage, decode_image, is_system_file
@@ -102,50 +103,129 @@ def load_dataset(
     class_images: dict[str, list[tuple[str, bytes]]] | None = None,
     keras_files: dict[str, bytes] | None = None,
     allowed_roots: Iterable[str] | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Dataset:
     """Load the dataset a DataConfig describes; uploads are passed as bytes (they never enter the config).
 
     ``allowed_roots`` is for loading on behalf of the app's visitors: a server folder (or a ZIP path) is read
     only inside those folders, within :func:`folder_limits`. None (the CLI, scripts) reads any path.
+    ``budget`` bounds the decoded array (default: the machine's, :func:`core.budget.memory_budget`); a set
+    over it is refused with the numbers before anything is decoded.
     """
     config.validate()
     size = config.image_size or default_image_size(config.source)
     channels = channels_for(config.color_mode)
     roots = None if allowed_roots is None else list(allowed_roots)
+    budget = budget or memory_budget()
     if config.source == "builtin:shapes":
+        # Generated in RGB (then converted): the RGB array is what must fit.
+        check_decoded_size(config.shapes_count, size, 3, "The Shapes set", budget)
         images, labels, names = generate_shapes(config.shapes_count, size, config.seed)
         dataset = Dataset(images, labels, names, config.source)
         if channels == 1:
             dataset.images = convert_images(images, size, 1)
     elif config.source == "builtin:digits":
-        dataset = load_digits(size, channels)
+        dataset = load_digits(size, channels, budget)
     elif config.source in KERAS_CLASS_NAMES:
-        dataset = load_keras(config.source, size, channels, keras_files)
+        dataset = load_keras(config.source, size, channels, keras_files, budget)
     elif config.source == "folder":
         limits = None if roots is None else folder_limits()
-        dataset = load_folder(config.path, size, channels, roots, limits)
+        dataset = load_folder(config.path, size, channels, roots, limits, budget)
     elif config.source == "zip":
         if zip_bytes is None and roots is not None:
             check_allowed(config.path, roots, "ZIP")
-        dataset = load_zip(zip_bytes if zip_bytes is not None else config.path, config.path, size, channels)
+        dataset = load_zip(zip_bytes if zip_bytes is not None else config.path, config.path, size, channels, budget)
     else:
-        dataset = load_class_images(class_images or {}, size, channels)
+        dataset = load_class_images(class_images or {}, size, channels, budget)
     return dataset
 
 
-def check_source(config: DataConfig) -> None:
-    """The cheap checks of a source before a run folder exists (the CLI): a ZIP path must open, and its
-    directory must pass the ZIP checks (caps, not all encrypted). StudioError when it does not."""
-    if config.source == "zip" and config.path:
-        with archives.open_zip(config.path, config.path) as zf:
-            archives.scan_class_zip(zf, config.path)
+def check_source(config: DataConfig, budget: MemoryBudget | None = None) -> None:
+    """The cheap checks of a source before a run folder exists (the CLI): a ZIP path must open, its directory
+    must pass the ZIP checks (caps, not all encrypted), and what it decodes to must fit the memory budget.
+    StudioError when it does not."""
+    check_planned_size(config, budget=budget)
 
 
-def load_digits(size: int, channels: int | None) -> Dataset:
+# Images and channels of the sources whose size is known without reading them.
+KNOWN_SOURCE_SIZES = {
+    "builtin:digits": (1797, 1),
+    "keras:mnist": (70_000, 1),
+    "keras:fashion_mnist": (70_000, 1),
+    "keras:cifar10": (60_000, 3),
+    "keras:cifar100": (60_000, 3),
+}
+
+
+@dataclass(frozen=True)
+class PlannedSize:
+    """What a source will decode to, known before decoding. ``channels`` is None when the files decide."""
+
+    label: str
+    images: int
+    size: int
+    channels: int | None
+
+    def bytes(self, channels: int | None = None) -> int:
+        return decoded_bytes(self.images, self.size, channels or self.channels or 1)
+
+    def text(self, budget: MemoryBudget) -> str:
+        """'60,000 images at 224×224×3: 9.0 GB decoded (budget 2.0 GB)', both colour cases when automatic."""
+        side = f"{self.images:,} images at {self.size}×{self.size}"
+        if self.channels:
+            need = f"{side}×{self.channels}: {human_bytes(self.bytes())} decoded"
+        else:
+            need = f"{side}: {human_bytes(self.bytes(1))} decoded in grayscale, {human_bytes(self.bytes(3))} in colour"
+        return f"{need} (budget {human_bytes(budget.bytes)})"
+
+    def check(self, budget: MemoryBudget) -> None:
+        check_decoded_size(self.images, self.size, self.channels or 1, self.label, budget)
+
+
+def planned_size(
+    config: DataConfig,
+    zip_bytes: bytes | None = None,
+    class_images: dict[str, list[tuple[str, bytes]]] | None = None,
+) -> PlannedSize | None:
+    """The images, size and channels a source will decode to, from its ZIP directory, its file count or its
+    known size, without decoding; None when it cannot be known without listing (a server folder) or the
+    source is not there yet. A ZIP that fails its checks raises the same StudioError as loading it."""
+    size = config.image_size or default_image_size(config.source)
+    channels = channels_for(config.color_mode)
+    if config.source == "builtin:shapes":
+        return PlannedSize("The Shapes set", config.shapes_count, size, channels or 3)
+    if config.source in KNOWN_SOURCE_SIZES:
+        count, native = KNOWN_SOURCE_SIZES[config.source]
+        return PlannedSize(f"The {config.source} set", count, size, channels or native)
+    if config.source == "zip" and (zip_bytes is not None or config.path):
+        with archives.open_zip(zip_bytes if zip_bytes is not None else config.path, config.path) as zf:
+            entries, _ = archives.scan_class_zip(zf, config.path)
+        return PlannedSize(f"ZIP '{config.path}'", len(entries), size, channels)
+    if config.source == "images" and class_images:
+        count = sum(len(files) for files in class_images.values())
+        return PlannedSize("The uploaded images", count, size, channels) if count else None
+    return None
+
+
+def check_planned_size(
+    config: DataConfig,
+    zip_bytes: bytes | None = None,
+    class_images: dict[str, list[tuple[str, bytes]]] | None = None,
+    budget: MemoryBudget | None = None,
+) -> PlannedSize | None:
+    """:func:`planned_size`, refused with the numbers and the fix when it is over ``budget``."""
+    planned = planned_size(config, zip_bytes, class_images)
+    if planned is not None:
+        planned.check(budget or memory_budget())
+    return planned
+
+
+def load_digits(size: int, channels: int | None, budget: MemoryBudget | None = None) -> Dataset:
     """scikit-learn's bundled 8×8 handwritten digits (1,797 images), scaled to 0..255 and resized."""
     from sklearn.datasets import load_digits as sk_load_digits
 
     bunch = sk_load_digits()
+    check_decoded_size(len(bunch.images), size, channels or 1, "The Digits set", budget or memory_budget())
     raw = np.rint(bunch.images * (255.0 / DIGITS_NATIVE_MAX)).astype(np.uint8)[..., None]
     images = convert_images(raw, size, channels or 1)
     return Dataset(
@@ -164,7 +244,13 @@ def keras_cache_dir() -> Path:
     return Path(home) / "datasets"
 
 
-def load_keras(source: str, size: int, channels: int | None, files: dict[str, bytes] | None = None) -> Dataset:
+def load_keras(
+    source: str,
+    size: int,
+    channels: int | None,
+    files: dict[str, bytes] | None = None,
+    budget: MemoryBudget | None = None,
+) -> Dataset:
     """A Keras standard dataset from uploaded files, the Keras cache, or keras.datasets (downloads when online)."""
     if files:
         arrays = _read_keras_upload(source, files)
@@ -178,6 +264,7 @@ def load_keras(source: str, size: int, channels: int | None, files: dict[str, by
         raw = raw[..., None]
     labels = np.concatenate([y_train.reshape(-1), y_test.reshape(-1)]).astype(np.int32)
     native_channels = raw.shape[-1]
+    check_decoded_size(len(raw), size, channels or native_channels, f"The {source} set", budget or memory_budget())
     images = convert_images(raw, size, channels or native_channels)
     names = KERAS_CLASS_NAMES[source]
     return Dataset(
@@ -356,6 +443,7 @@ def load_folder(
     channels: int | None,
     allowed_roots: Iterable[str | Path] | None = None,
     limits: FolderLimits | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Dataset:
     """A server folder with one subfolder per class (the image_dataset_from_directory layout).
 
@@ -377,7 +465,7 @@ def load_folder(
         if deadline is not None:
             read = _before(deadline, str(path), limits, read)
         items.append((rel.split("/")[0], rel, read))
-    return build_dataset(items, skipped, f"folder '{path}'", "folder", size, channels)
+    return build_dataset(items, skipped, f"folder '{path}'", "folder", size, channels, budget)
 
 
 def _list_folder(
@@ -495,15 +583,19 @@ def _gib(n: int) -> str:
     return f"{n / 1024**3:g} GiB" if n >= 1024**3 else f"{n:,} bytes"
 
 
-def load_zip(source: str | Path | bytes, label: str, size: int, channels: int | None) -> Dataset:
+def load_zip(
+    source: str | Path | bytes, label: str, size: int, channels: int | None, budget: MemoryBudget | None = None
+) -> Dataset:
     """A ZIP with one folder per class, read in memory with caps against ZIP bombs and unsafe paths."""
     with archives.open_zip(source, label) as zf:
         entries, skipped = archives.scan_class_zip(zf, label)
         items = [(e.class_name, e.name, lambda e=e: archives.read_entry(zf, e)) for e in entries]
-        return build_dataset(items, skipped, f"ZIP '{label}'", "zip", size, channels)
+        return build_dataset(items, skipped, f"ZIP '{label}'", "zip", size, channels, budget)
 
 
-def load_class_images(per_class: dict[str, list[tuple[str, bytes]]], size: int, channels: int | None) -> Dataset:
+def load_class_images(
+    per_class: dict[str, list[tuple[str, bytes]]], size: int, channels: int | None, budget: MemoryBudget | None = None
+) -> Dataset:
     """Images uploaded or captured per class: ``{class name: [(file name, bytes), ...]}``."""
     items = []
     for name, files in per_class.items():
@@ -511,7 +603,7 @@ def load_class_images(per_class: dict[str, list[tuple[str, bytes]]], size: int, 
         if not clean:
             raise StudioError("A class has an empty name. Give every class a name before adding images.")
         items += [(clean, f"{clean}/{fname}", lambda data=data: data) for fname, data in files]
-    return build_dataset(items, [], "the uploaded images", "images", size, channels)
+    return build_dataset(items, [], "the uploaded images", "images", size, channels, budget)
 
 
 def build_dataset(
@@ -521,9 +613,15 @@ def build_dataset(
     source: str,
     size: int,
     channels: int | None,
+    budget: MemoryBudget | None = None,
 ) -> Dataset:
-    """Decode (class, name, reader) items into one Dataset; unreadable files are listed in ``skipped``."""
+    """Decode (class, name, reader) items into one Dataset; unreadable files are listed in ``skipped``.
+
+    The array is sized from the item count: it is checked against ``budget`` before the first decode (at the
+    channels asked for, or one when automatic), and again when the first colour image makes it three."""
     items = list(items)
+    budget = budget or memory_budget()
+    check_decoded_size(len(items), size, channels or 1, _capital(label), budget)
     class_names = sorted({c for c, _, _ in items})
     class_index = {c: i for i, c in enumerate(class_names)}
     # Start at one channel when the colour is automatic and widen on the first colour image, so a
@@ -540,8 +638,10 @@ def build_dataset(
             pixels, (width, height, mode) = decode_image(read(), size, channels)
             if images is None:
                 have = pixels.shape[-1]
+                check_decoded_size(len(items), size, have, _capital(label), budget)
                 images = np.empty((len(items), size, size, have), dtype=np.uint8)
             elif pixels.shape[-1] == 3 and have == 1:
+                check_decoded_size(len(items), size, 3, _capital(label), budget)
                 images = np.repeat(images, 3, axis=3)
                 have = 3
             elif pixels.shape[-1] == 1 and have == 3:
@@ -585,6 +685,10 @@ def build_dataset(
     return Dataset(
         images, labels, class_names, source, skipped, original_sizes=sizes, original_modes=dict(modes), files=files
     )
+
+
+def _capital(label: str) -> str:
+    return label[:1].upper() + label[1:]
 
 
 # --- Splits -------------------------------------------------------------------------------------------

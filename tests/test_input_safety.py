@@ -236,7 +236,7 @@ def test_a_training_job_of_a_server_folder_is_held_to_the_roots(roots, monkeypat
     assert not at.exception
     results = at.session_state["results"]
     assert REFUSED in results["outside"], "refused before a run folder exists"
-    assert results["inside"] == {"allowed_roots": [str(root)]}
+    assert results["inside"]["allowed_roots"] == [str(root)] and results["inside"]["budget"].bytes > 0
     # The training process loads with those keyword arguments (core.training: load_dataset(config.data, **uploads)).
     inside = DataConfig(source="folder", path=str(root / "flowers"), image_size=16)
     assert load_dataset(inside, **results["inside"]).num_classes == 2

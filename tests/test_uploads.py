@@ -70,10 +70,15 @@ def _uploads_script() -> None:
     from core.errors import StudioError
     from ui import uploads
 
+    def job_uploads(source: str) -> dict:
+        given = uploads.uploads_for_job(source)
+        assert given.pop("budget").bytes <= 2000 * 1000**2  # at most a visitor's memory budget
+        return given
+
     results = {}
     for source in ("zip", "images", "keras:mnist", "builtin:shapes"):
         try:
-            results[source] = uploads.uploads_for_job(source)
+            results[source] = job_uploads(source)
         except StudioError as err:
             results[source] = str(err)
     st.session_state["before"] = results
@@ -82,7 +87,7 @@ def _uploads_script() -> None:
     uploads.store_keras_files("keras:mnist", {"mnist.npz": b"npz bytes"})
     st.session_state["class_images"]["up"].append(("a.png", b"png bytes"))
     sources = ("zip", "images", "keras:mnist", "keras:cifar10")
-    st.session_state["after"] = {source: uploads.uploads_for_job(source) for source in sources}
+    st.session_state["after"] = {source: job_uploads(source) for source in sources}
 
 
 def test_uploads_for_job_hands_over_the_sessions_bytes_for_each_source():

@@ -1,8 +1,13 @@
-"""Loading the configured dataset with the right cache for each source.
+"""Loading the configured dataset with the right cache for each source, within a visitor's memory budget.
 
 Server-side sources (built-in, Keras, a server folder) are cached once for all sessions; uploaded
 data is kept in the uploader's own session only. A server folder is read only inside the folders the
 admin allows (``CNN_STUDIO_DATA_ROOTS``, see :func:`core.data.data_roots`).
+
+Every load is checked against a visitor's budget (:func:`core.budget.memory_budget`) before it decodes:
+the decoded size is known from the entry count. What a visitor brings (a ZIP, images, Keras archives, a
+server folder) is then decoded in a worker child (:mod:`core.worker`) with a memory limit, so a file that
+still asks for more (a decoder's own buffers) fails that visitor's load, never the server.
 """
 
 from __future__ import annotations
@@ -10,14 +15,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
+import numpy as np
 import streamlit as st
 
-from core.config import DataConfig
-from core.data import Dataset, load_dataset
+from core.budget import MemoryBudget, memory_budget
+from core.config import AugmentConfig, DataConfig
+from core.data import Dataset, PlannedSize, load_dataset, mosaic, planned_size, preview_augmentation
+from core.errors import StudioError
+from core.worker import run_in_worker
 from ui.access import visitor_roots
 from ui.uploads import uploads_for_source
 
 DATASET_CACHE_KEY = "dataset_cache"
+PLANNED_KEY = "dataset_planned"  # (source, id and length of the upload, load fields) → PlannedSize
+PREVIEW_IMAGES, PREVIEW_VARIANTS = 4, 5  # augmentation preview: originals, random variants of each
+WORKER_OVERHEAD_MB = 1024  # a load's child beyond its array: Python, Pillow's buffers, the copy sent back
 
 # Fields that change how images are loaded (not how they are split).
 LOAD_FIELDS = ("source", "path", "image_size", "color_mode", "shapes_count", "seed")
@@ -32,24 +44,89 @@ def load_fields(config: DataConfig) -> dict:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
-def _shared_dataset(fields: tuple, roots: tuple[str, ...]) -> Dataset:
-    return load_dataset(DataConfig(**dict(fields)), allowed_roots=roots)
+def _shared_dataset(fields: tuple, roots: tuple[str, ...], _budget: MemoryBudget) -> Dataset:
+    # Not keyed on the budget: on a machine where it follows the memory available it changes at every call.
+    config = DataConfig(**dict(fields))
+    if config.source == "folder":
+        return _in_worker(config, {}, list(roots), _budget, f"Reading the folder '{config.path}'")
+    return load_dataset(config, allowed_roots=roots, budget=_budget)
+
+
+def _in_worker(config: DataConfig, uploads: dict, roots: list[str], budget: MemoryBudget, request: str) -> Dataset:
+    """Decode in a child with room for the array twice (it is pickled back) and the uploaded bytes."""
+    mib = 2**20  # the worker's limit is in MiB
+    upload_mb = len(uploads.get("zip_bytes") or b"") // mib
+    limit_mb = 2 * budget.bytes // mib + upload_mb + WORKER_OVERHEAD_MB
+    return run_in_worker(
+        load_dataset, config, **uploads, allowed_roots=roots, budget=budget, request=request, memory_mb=limit_mb
+    )
+
+
+def planned(config: DataConfig) -> PlannedSize | None:
+    """What the session's source will decode to (None while unknown), remembered for the upload and the
+    load fields so a rerun does not read a large ZIP's directory again. StudioError for a ZIP that fails."""
+    uploads = uploads_for_source(config.source)
+    data = uploads.get("zip_bytes")
+    fingerprint = (id(data), len(data), hash(data[:4096]), hash(data[-4096:])) if data else None
+    key = (config.source, fingerprint, repr(sorted(load_fields(config).items())))
+    if config.source == "images":  # a count of small lists: cheap, and their contents change in place
+        return planned_size(config, class_images=uploads.get("class_images"))
+    memo = st.session_state.get(PLANNED_KEY)
+    if not memo or memo[0] != key:
+        memo = (key, planned_size(config, zip_bytes=data))
+        st.session_state[PLANNED_KEY] = memo
+    return memo[1]
+
+
+def planned_caption(config: DataConfig) -> str | None:
+    """'Decoded: 60,000 images at 224×224×3: 9.0 GB decoded (budget 2.0 GB)', said before decoding."""
+    try:
+        plan = planned(config)
+    except StudioError:
+        return None  # the load below shows the ZIP's own message
+    if plan is None:
+        return None
+    budget = memory_budget(visitor=True)
+    over = plan.bytes(1) > budget.bytes or (plan.channels and plan.bytes() > budget.bytes)
+    return plan.text(budget) + (" — :red[over the budget]" if over else "")
 
 
 def current_dataset(config: DataConfig) -> Dataset:
-    """The dataset the config describes; raises StudioError with the reason when it cannot be loaded."""
+    """The dataset the config describes; raises StudioError with the reason when it cannot be loaded
+    (over the visitor's memory budget included, said before anything is decoded)."""
     fields = load_fields(config)
     uploads = uploads_for_source(config.source)
+    budget = memory_budget(visitor=True)
     if config.source in ("zip", "images") or uploads:
         key = _digest(fields, uploads)
         cache = st.session_state.setdefault(DATASET_CACHE_KEY, {})
         if key not in cache:
+            plan = planned(config)
+            if plan is not None:
+                plan.check(budget)  # at once, before a worker starts
             with st.spinner("Reading your images…"):
                 cache.clear()  # one uploaded dataset per session at a time
-                cache[key] = load_dataset(config, **uploads, allowed_roots=visitor_roots())
+                request = "Reading your images" if config.source == "images" else f"Reading '{config.path}'"
+                cache[key] = _in_worker(config, uploads, visitor_roots(), budget, request)
         return cache[key]
     # The roots are part of the key: a folder is never served from the cache once it is no longer allowed.
-    return _shared_dataset(tuple(sorted(fields.items())), tuple(visitor_roots()))
+    return _shared_dataset(tuple(sorted(fields.items())), tuple(visitor_roots()), budget)
+
+
+def augmentation_preview(dataset: Dataset, augment: AugmentConfig, seed: int) -> None:
+    """A few real training images beside random augmentations of them, as training sees them."""
+    if not augment.active:
+        st.caption("No augmentation: move a slider to see random variants of real samples here.")
+        return
+    rng = np.random.default_rng(seed)
+    originals = dataset.images[rng.choice(len(dataset.images), size=PREVIEW_IMAGES, replace=False)]
+    variants = preview_augmentation(originals, augment, variants=PREVIEW_VARIANTS, seed=seed)
+    rows = [np.concatenate([orig[None], var]) for orig, var in zip(originals, variants, strict=False)]
+    st.image(
+        mosaic(rows),
+        caption="First column: original. Others: random augmentations of it, as training sees them.",
+        width=min(900, 140 * (PREVIEW_VARIANTS + 1)),
+    )
 
 
 def _digest(fields: dict, uploads: dict) -> str:

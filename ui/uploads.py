@@ -12,8 +12,9 @@ from collections.abc import Iterable
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from core.budget import memory_budget
 from core.config import DataConfig
-from core.data import check_allowed
+from core.data import check_allowed, check_planned_size
 from core.errors import StudioError
 from ui.access import visitor_roots
 from ui.state import config
@@ -121,16 +122,20 @@ def uploads_for_job(source: str) -> dict:
 
     A server folder job also gets ``allowed_roots``: the training process reads the folder only inside the
     folders this server allows, as the Dataset page does. A folder outside them is refused here already, before
-    a run folder exists (the job trains the session's config)."""
+    a run folder exists (the job trains the session's config). Every job gets the visitor's memory ``budget``,
+    and a source whose decoded size is known to be over it is refused here too."""
     if source in UPLOAD_SOURCES and not has_uploads(source):
         raise StudioError(
             f"The '{source}' source has no uploaded images in this session: add them on the Dataset page first."
         )
+    budget = memory_budget(visitor=True)
     if source == "folder":
         roots = visitor_roots()
         check_allowed(config().data.path, roots)
-        return {"allowed_roots": roots}
-    return uploads_for_source(source)
+        return {"allowed_roots": roots, "budget": budget}
+    uploads = uploads_for_source(source)
+    check_planned_size(config().data, uploads.get("zip_bytes"), uploads.get("class_images"), budget)
+    return {**uploads, "budget": budget}
 
 
 # --- Widgets ------------------------------------------------------------------------------------------
