@@ -3,7 +3,6 @@ append-only metrics file. They never touch the UI."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import threading
@@ -14,36 +13,10 @@ import keras
 import numpy as np
 
 from core.files import atomic_save_model
+from core.live import MetricsStore  # noqa: F401  (re-exported: training code imports it from here)
 from core.runs import BEST_MODEL, append_metrics
-from core.status import Phase, Progress
+from core.status import Phase
 from core.trainer_lock import stop_requested
-
-
-class MetricsStore:
-    """Live training state shared between the training thread (writer) and page reruns (readers)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._batches: list[dict] = []
-        self._epochs: list[dict] = []
-        self._progress = Progress()
-
-    def add_batch(self, record: dict) -> None:
-        with self._lock:
-            self._batches.append(record)
-
-    def add_epoch(self, record: dict) -> None:
-        with self._lock:
-            self._epochs.append(record)
-
-    def set_progress(self, **values) -> None:
-        with self._lock:
-            self._progress.update(**values)
-
-    def snapshot(self) -> tuple[list[dict], list[dict], Progress]:
-        """Copies of batch records, epoch records and progress, safe to read while training goes on."""
-        with self._lock:
-            return list(self._batches), list(self._epochs), dataclasses.replace(self._progress)
 
 
 def current_lr(model) -> float:

@@ -22,8 +22,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.callbacks import MetricsStore
 from core.config import StudioConfig
+from core.live import MetricsStore
 from core.runs import load_run, workspace_dir
 from core.status import STATUS_FILE, Phase, Progress, RunState, update_status
 from core.trainer_lock import current_holder, request_stop
