@@ -28,6 +28,7 @@ from core.runs import load_run, workspace_dir
 from core.status import STATUS_FILE, Phase, Progress, RunState, update_status
 from core.trainer_lock import current_holder, request_stop
 from core.training import TrainResult, create_run, train_run
+from core.worker import hidden_main
 
 # "spawn": a fresh interpreter, never a fork of a server that already runs TensorFlow threads.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -164,7 +165,8 @@ class JobManager:
             args=(job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, events, job.stop_event),
         )
         job.store.set_progress(phase=Phase.STARTING_PROCESS)
-        process.start()
+        with hidden_main():  # the trainer must not run the app script again as it starts
+            process.start()
         job.process = process
         result = None
         while result is None:

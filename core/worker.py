@@ -28,18 +28,32 @@ tensor with shape[784,2000000]") within seconds, with nothing allocated for real
 
 The limits are named constants that the server's environment can override:
 ``CNN_STUDIO_REQUEST_MEMORY_MB``, ``CNN_STUDIO_REQUEST_SECONDS`` and ``CNN_STUDIO_REQUEST_WORKERS``.
+
+**Warm workers** (:class:`WarmPool`, :func:`warm_pool`) serve the pages' TensorFlow work on the studio's own
+models (model summaries, augmentation previews, evaluation, Grad-CAM, try-it, exports): a few long-lived
+children that import TensorFlow once and keep recently used models, so a request costs its own work only.
+Why not in the web process: Streamlit runs ``gc.collect(2)`` and, once Keras is imported, Keras's
+``clear_session()`` after every script run, fragment reruns included; with TensorFlow's object graph in the
+process each costs ~0.5 s of CPU, so idle polling tabs cost a quarter core each and a room of viewers starves
+training (#18). Kept out, a rerun costs milliseconds, and a worker's crash or out-of-memory kill fails one
+request: the next request starts a fresh worker. Models a user uploads still go to a throw-away child.
+``CNN_STUDIO_WARM_WORKERS`` (2) and ``CNN_STUDIO_WARM_MEMORY_MB`` (4096, RLIMIT_DATA each) set them.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 import pickle
 import resource
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable
+from contextlib import contextmanager
 from multiprocessing import connection, get_context
 from typing import Any
 
@@ -49,7 +63,13 @@ REQUEST_MEMORY_MB = 2048  # the data a request's child may map (RLIMIT_DATA); Te
 REQUEST_SECONDS = 300  # wall-clock limit of one request, child start-up (~5-10 s to import TensorFlow) included
 REQUEST_WORKERS = 2  # children at once per server process: memory of all requests ≤ workers × memory
 
+WARM_WORKERS = 2  # warm TensorFlow children per server: one long export does not hold up a try-it
+WARM_MEMORY_MB = 4096  # RLIMIT_DATA of each: TensorFlow ~0.6 GB, a few cached models, an export's converters
+WARM_PRELOAD = ("core.served",)  # imported by each warm worker as it starts: TensorFlow and Keras, once
+
 MEMORY_ENV = "CNN_STUDIO_REQUEST_MEMORY_MB"
+WARM_WORKERS_ENV = "CNN_STUDIO_WARM_WORKERS"
+WARM_MEMORY_ENV = "CNN_STUDIO_WARM_MEMORY_MB"
 SECONDS_ENV = "CNN_STUDIO_REQUEST_SECONDS"
 WORKERS_ENV = "CNN_STUDIO_REQUEST_WORKERS"
 
@@ -59,6 +79,28 @@ _MEMORY_SIGNS = ("OOM when allocating", "bad_alloc", "Unable to allocate", "out 
 
 _slots_lock = threading.Lock()
 _slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+_main_lock = threading.Lock()
+
+
+@contextmanager
+def hidden_main():
+    """Start spawned children inside this: they then do not import the parent's ``__main__``.
+
+    A spawned child imports its parent's ``__main__`` module again (as ``__mp_main__``). While Streamlit runs
+    a page it installs the app script as ``__main__``, so every trainer and worker started from a page ran the
+    whole app once more as it started (and a worker started by the app would start workers of its own).
+    Children here only run ``core`` functions: a bare placeholder is all they need."""
+    with _main_lock:
+        main = sys.modules.get("__main__")
+        placeholder = types.ModuleType("__main__")
+        sys.modules["__main__"] = placeholder
+        try:
+            yield
+        finally:
+            if sys.modules.get("__main__") is placeholder:  # a script run may have installed its own meanwhile
+                sys.modules["__main__"] = main
 
 
 def _env_number(variable: str, default: float, minimum: float) -> float:
@@ -142,10 +184,10 @@ def _child(conn, memory_bytes: int, payload: bytes) -> None:
     conn.close()
 
 
-def _memory_message(request: str, limit_mb: int, detail: str) -> str:
+def _memory_message(request: str, limit_mb: int, detail: str, setting: str = MEMORY_ENV) -> str:
     return (
         f"{request} needs more memory than the {limit_mb / 1024:.1f} GB a request may use on this server: "
-        f"{detail}. Use a smaller model, or ask the administrator to raise {MEMORY_ENV} (now {limit_mb} MB)."
+        f"{detail}. Use a smaller model, or ask the administrator to raise {setting} (now {limit_mb} MB)."
     )
 
 
@@ -182,7 +224,8 @@ def run_in_worker(
 def _run(payload: bytes, request: str, limit_mb: int, seconds: float, deadline: float) -> Any:
     receive, send = _CONTEXT.Pipe(duplex=False)
     process = _CONTEXT.Process(target=_child, args=(send, limit_mb * 2**20, payload), daemon=True)
-    process.start()
+    with hidden_main():
+        process.start()
     send.close()  # the child holds the only write end: its death closes the pipe
     answer = None
     try:
@@ -226,3 +269,205 @@ def _run(payload: bytes, request: str, limit_mb: int, seconds: float, deadline: 
     if kind == "memory":
         raise StudioError(_memory_message(request, limit_mb, value))
     raise StudioError(f"{request} failed: {value}.")
+
+
+# --- Warm workers ------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Passed as an argument to a warm request, it becomes a callable in the worker that sends each text to
+    the ``on_progress`` of :meth:`WarmPool.call` while the request runs (an export's "Exporting TFLite…")."""
+
+
+def _limit_self(memory_bytes: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+
+
+def _serve(conn, memory_bytes: int, preload: tuple[str, ...]) -> None:
+    """A warm worker's life: limit memory, import ``preload`` once, then answer requests until the pipe closes.
+    After running out of memory it answers and exits: its heap may be fragmented or TensorFlow's state broken."""
+    _limit_self(memory_bytes)
+    for module in preload:
+        importlib.import_module(module)
+    while True:
+        try:
+            payload = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        try:
+            function, args, kwargs = pickle.loads(payload)
+            del payload
+            if isinstance(function, str):  # "module:function": the caller need not import the module
+                module, name = function.split(":")
+                function = getattr(importlib.import_module(module), name)
+
+            def send_progress(text: str) -> None:
+                conn.send(("progress", str(text)))
+
+            args = tuple(send_progress if isinstance(a, Progress) else a for a in args)
+            kwargs = {k: send_progress if isinstance(v, Progress) else v for k, v in kwargs.items()}
+            answer: tuple[str, Any] = ("ok", function(*args, **kwargs))
+        except StudioError as err:
+            answer = ("studio", str(err))
+        except BaseException as err:  # noqa: BLE001  every failure is reported, classified, to the parent
+            kind = "memory" if is_out_of_memory(err) else "error"
+            answer = (kind, f"{type(err).__name__}: {_first_line(err)}")
+        try:
+            conn.send(answer)
+        except MemoryError:
+            conn.send(("memory", "MemoryError: the result does not fit"))
+            answer = ("memory", "")
+        except Exception as err:
+            conn.send(("error", f"the result cannot be sent back ({type(err).__name__}: {_first_line(err)})"))
+        if answer[0] == "memory":
+            return
+
+
+class WarmWorker:
+    """One long-lived child serving one request at a time; started (again) on demand."""
+
+    def __init__(self, memory_mb: int, preload: tuple[str, ...]) -> None:
+        self.memory_mb = memory_mb
+        self.preload = preload
+        self.lock = threading.Lock()  # held by the request being served
+        self._process = None
+        self._conn = None
+
+    def start(self) -> None:
+        """Spawn the child if it is not running (it imports TensorFlow in the background)."""
+        if self._process is not None and self._process.is_alive():
+            return
+        self._conn, child_end = _CONTEXT.Pipe(duplex=True)
+        self._process = _CONTEXT.Process(
+            target=_serve, args=(child_end, self.memory_mb * 2**20, self.preload), daemon=True, name="cnn-warm"
+        )
+        with hidden_main():
+            self._process.start()
+        child_end.close()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout=10)
+        if self._conn is not None:
+            self._conn.close()
+        self._process = self._conn = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive() else None
+
+    def call(self, payload: bytes, request: str, seconds: float, on_progress) -> Any:
+        """Send one request and wait for its answer (the caller holds ``lock``)."""
+        self.start()
+        deadline = time.monotonic() + seconds
+        try:
+            self._conn.send_bytes(payload)
+        except (BrokenPipeError, OSError):
+            self.stop()  # it died between requests: one fresh start
+            self.start()
+            self._conn.send_bytes(payload)
+        while True:
+            left = deadline - time.monotonic()
+            ready = connection.wait([self._conn, self._process.sentinel], timeout=max(0.0, left))
+            if self._conn in ready:
+                try:
+                    kind, value = self._conn.recv()
+                except (EOFError, OSError):
+                    break
+                if kind == "progress":
+                    if on_progress is not None:
+                        on_progress(value)
+                    continue
+                if kind == "memory":
+                    self.stop()
+                return kind, value
+            if self._process.sentinel in ready or left <= 0:
+                break
+        timed_out = self._process.is_alive()
+        code = self._process.exitcode
+        self.stop()
+        if timed_out:
+            raise StudioError(
+                f"{request} took longer than the {seconds:.0f} s a request may take on this server and was "
+                f"stopped. Try again with fewer images or formats, or ask the administrator to raise {SECONDS_ENV}."
+            )
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            ended = f"the worker process was ended by {name}"
+            raise StudioError(_memory_message(request, self.memory_mb, ended, WARM_MEMORY_ENV))
+        raise StudioError(f"{request} failed: the worker process ended with exit code {code}. Try again.")
+
+
+class WarmPool:
+    """A few warm workers; a request takes a free one (or waits for one, within its time limit)."""
+
+    def __init__(self, size: int, memory_mb: int, preload: tuple[str, ...] = WARM_PRELOAD) -> None:
+        self.workers = [WarmWorker(memory_mb, preload) for _ in range(size)]
+        self._free = threading.Semaphore(size)
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def pids(self) -> list[int]:
+        return [pid for pid in (w.pid for w in self.workers) if pid]
+
+    def call(
+        self,
+        function: Callable[..., Any] | str,
+        *args: Any,
+        request: str,
+        timeout: float | None = None,
+        on_progress: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``function(*args, **kwargs)`` in a warm worker; its result, or a StudioError that starts with
+        ``request``. ``function`` may be named as ``"module:function"`` so that the caller does not import
+        its module (the web process never imports ``core.served``, which imports TensorFlow). A
+        :class:`Progress` argument reaches ``on_progress`` as the function reports."""
+        seconds = float(timeout) if timeout is not None else request_seconds()
+        payload = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        if not self._free.acquire(timeout=seconds):
+            raise StudioError(f"{request} could not start: the server's workers stayed busy for {seconds:.0f} s.")
+        try:
+            worker = next(w for w in self.workers if w.lock.acquire(blocking=False))
+            try:
+                kind, value = worker.call(payload, request, seconds, on_progress)
+            finally:
+                worker.lock.release()
+        finally:
+            self._free.release()
+        if kind == "ok":
+            return value
+        if kind == "studio":
+            raise StudioError(value)
+        if kind == "memory":
+            raise StudioError(_memory_message(request, worker.memory_mb, value, WARM_MEMORY_ENV))
+        raise StudioError(f"{request} failed: {value}.")
+
+
+_pool_lock = threading.Lock()
+_pool: WarmPool | None = None
+
+
+def warm_pool() -> WarmPool:
+    """This process's warm workers (created on first use, started on first request or by ``start()``)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            size = int(_env_number(WARM_WORKERS_ENV, WARM_WORKERS, 1))
+            memory = int(_env_number(WARM_MEMORY_ENV, WARM_MEMORY_MB, 1024))
+            _pool = WarmPool(size, memory)
+        return _pool
