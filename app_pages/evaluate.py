@@ -6,15 +6,13 @@ import streamlit as st
 
 from core.charts import epoch_figure
 from core.errors import StudioError
-from core.evaluation import run_config
-from core.explain import grad_cam, overlay_heatmap
 from core.metrics import TOP_K
 from core.pictures import labelled_grid
 from core.runs import read_metrics
 from ui.evaluate import (
     GALLERY_IMAGES,
     cached_evaluation,
-    cached_model,
+    cached_grad_cam,
     cached_report,
     cached_test_data,
     confusion_matrix_block,
@@ -34,8 +32,6 @@ try:
     stamp = model_stamp(run)
     evaluation = cached_evaluation(str(run.path), stamp)
     images, labels, names = cached_test_data(str(run.path), stamp)
-    model = cached_model(str(run.path), stamp)
-    logits = run_config(run).model.output == "logits"
 except StudioError as err:
     st.error(str(err))
     st.stop()
@@ -92,9 +88,7 @@ st.image(prediction_grid, caption="Green: right. Red: wrong.")
 st.subheader("Where the model looks (Grad-CAM)")
 cam_pick = sample[:CAM_IMAGES]
 try:
-    overlays = [
-        overlay_heatmap(images[i], cam) for i, cam in zip(cam_pick, grad_cam(model, images[cam_pick]), strict=True)
-    ]
+    overlays = cached_grad_cam(str(run.path), stamp, tuple(int(i) for i in cam_pick))
     cam_captions = [f"pred: {names[evaluation.predicted[i]]}" for i in cam_pick]
     grid = labelled_grid(np.stack(overlays), cam_captions, correct[:CAM_IMAGES], columns=CAM_IMAGES)
     st.image(grid, caption="Red: the regions that raised the predicted class's score most.")
@@ -102,7 +96,7 @@ except StudioError as err:
     st.info(str(err))
 
 st.subheader("Try it yourself")
-try_it_block(model, images.shape[1:], names, logits)
+try_it_block(str(run.path), stamp, names)
 with st.expander("Score another Keras model on this test split"):
     other_model_block(evaluation, images)
 

@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import StudioError
-from core.export import EXPORT_DIR, EXTRA_FILES, comparison_rows, export_run, fidelity_checks, read_manifest
+from core.export import EXPORT_DIR, EXTRA_FILES, comparison_rows, fidelity_checks, read_manifest
 from core.files import read_json
 from core.formats import FORMATS, REGISTRY
 from ui.jobs import pick_run, show_damage
+from ui.workers import Progress, served
 
 DOWNLOAD_COLUMNS = 3
 
@@ -28,7 +29,10 @@ compare = st.checkbox(
 if st.button("Export", type="primary", key="export_button", disabled=not formats):
     with st.status("Exporting…", expanded=True) as status:
         try:
-            results = export_run(run, formats, compare=compare, progress=st.write)
+            request = f"Exporting run '{run.name}'"
+            results = served(
+                "export", str(run.path), formats, compare, Progress(), request=request, on_progress=st.write
+            )
             failed = [fmt for fmt, r in results.items() if r.error]
             status.update(
                 label="Exported" + (f", {len(failed)} failed" if failed else ""),

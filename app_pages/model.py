@@ -3,14 +3,13 @@
 import pandas as pd
 import streamlit as st
 
-from core.config import StudioConfig, apply_preset
+from core.config import apply_preset
 from core.data import default_image_size
 from core.errors import StudioError
-from core.models import build_model
 from core.presets import PRESETS
-from core.summary import reference_params, summarize
 from ui.data import current_dataset
 from ui.state import config, config_file_sidebar, field_group, field_widget, group_fields
+from ui.workers import served
 
 # The page's blocks: each draws the fields its group holds in the field table (core/config.py).
 GROUPS = {
@@ -24,14 +23,12 @@ GROUPS = {
 
 @st.cache_data(max_entries=64, show_spinner="Building the model…")
 def model_summary(model_json: str, input_shape: tuple, num_classes: int):
-    model_config = StudioConfig.from_json(model_json).model
-    built = build_model(model_config, input_shape, num_classes)
-    return summarize(built.model), built.notes
+    return served("model_summary", model_json, input_shape, num_classes, request="Building the model")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def tutorial_params(preset_id: str) -> int:
-    return reference_params(preset_id)
+    return served("preset_params", preset_id, request=f"Counting the {preset_id} recipe's parameters")
 
 
 def on_preset_change() -> None:

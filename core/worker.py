@@ -46,6 +46,7 @@ import ctypes
 import importlib
 import os
 import pickle
+import queue
 import resource
 import signal
 import sys
@@ -327,6 +328,45 @@ def _serve(conn, memory_bytes: int, preload: tuple[str, ...]) -> None:
             return
 
 
+class _Launcher:
+    """Starts warm workers from one thread that lives as long as the process. The kernel sends the parent-death
+    signal when the *thread* that started a child ends, and Streamlit's script threads end after their run:
+    a worker started from a page would be killed as soon as that page was drawn."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue = queue.Queue()
+        threading.Thread(target=self._serve, daemon=True, name="cnn-studio-launcher").start()
+
+    def _serve(self) -> None:
+        while True:
+            function, done, failure = self._requests.get()
+            try:
+                function()
+            except BaseException as err:  # noqa: BLE001  handed to the caller
+                failure.append(err)
+            finally:
+                done.set()
+
+    def run(self, function: Callable[[], None]) -> None:
+        done, failure = threading.Event(), []
+        self._requests.put((function, done, failure))
+        done.wait()
+        if failure:
+            raise failure[0]
+
+
+_launcher_lock = threading.Lock()
+_launcher: _Launcher | None = None
+
+
+def _launch(function: Callable[[], None]) -> None:
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None:
+            _launcher = _Launcher()
+    _launcher.run(function)
+
+
 class WarmWorker:
     """One long-lived child serving one request at a time; started (again) on demand."""
 
@@ -345,8 +385,12 @@ class WarmWorker:
         self._process = _CONTEXT.Process(
             target=_serve, args=(child_end, self.memory_mb * 2**20, self.preload), daemon=True, name="cnn-warm"
         )
-        with hidden_main():
-            self._process.start()
+
+        def start() -> None:
+            with hidden_main():
+                self._process.start()
+
+        _launch(start)
         child_end.close()
 
     def stop(self) -> None:
@@ -388,7 +432,9 @@ class WarmWorker:
                 return kind, value
             if self._process.sentinel in ready or left <= 0:
                 break
-        timed_out = self._process.is_alive()
+        timed_out = time.monotonic() >= deadline
+        if not timed_out:
+            self._process.join(timeout=5)  # the pipe closes as the child dies: let it be reaped for its exit code
         code = self._process.exitcode
         self.stop()
         if timed_out:

@@ -20,11 +20,12 @@ import streamlit as st
 
 from core.budget import MemoryBudget, memory_budget
 from core.config import AugmentConfig, DataConfig
-from core.data import Dataset, PlannedSize, load_dataset, mosaic, planned_size, preview_augmentation
+from core.data import Dataset, PlannedSize, load_dataset, mosaic, planned_size
 from core.errors import StudioError
 from core.worker import run_in_worker
 from ui.access import visitor_roots
 from ui.uploads import uploads_for_source
+from ui.workers import served
 
 DATASET_CACHE_KEY = "dataset_cache"
 PLANNED_KEY = "dataset_planned"  # (source, id and length of the upload, load fields) → PlannedSize
@@ -113,6 +114,11 @@ def current_dataset(config: DataConfig) -> Dataset:
     return _shared_dataset(tuple(sorted(fields.items())), tuple(visitor_roots()), budget)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def _augmented(originals: np.ndarray, augment: AugmentConfig, seed: int) -> np.ndarray:
+    return served("augmentation_preview", originals, augment, PREVIEW_VARIANTS, seed, request="Augmenting")
+
+
 def augmentation_preview(dataset: Dataset, augment: AugmentConfig, seed: int) -> None:
     """A few real training images beside random augmentations of them, as training sees them."""
     if not augment.active:
@@ -120,7 +126,7 @@ def augmentation_preview(dataset: Dataset, augment: AugmentConfig, seed: int) ->
         return
     rng = np.random.default_rng(seed)
     originals = dataset.images[rng.choice(len(dataset.images), size=PREVIEW_IMAGES, replace=False)]
-    variants = preview_augmentation(originals, augment, variants=PREVIEW_VARIANTS, seed=seed)
+    variants = _augmented(originals, augment, seed)
     rows = [np.concatenate([orig[None], var]) for orig, var in zip(originals, variants, strict=False)]
     st.image(
         mosaic(rows),

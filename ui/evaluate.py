@@ -7,18 +7,13 @@ import streamlit as st
 
 from core.charts import clickable_confusion_figure, prediction_figure
 from core.errors import StudioError
-from core.evaluation import (
-    evaluate_run,
-    load_run_model,
-    load_test_data,
-    predict_image,
-    score_uploaded_model,
-)
+from core.evaluation import load_test_data, score_uploaded_model
 from core.metrics import Evaluation, evaluate_predictions
 from core.pictures import labelled_grid
 from core.report import html_report
 from core.runs import find_run
 from ui.jobs import manager
+from ui.workers import served
 
 GALLERY_IMAGES = 24  # test images shown at most in a gallery (a confusion cell, the mistakes)
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
@@ -32,12 +27,20 @@ def model_stamp(run) -> str:
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the test split…")
 def cached_evaluation(run_dir: str, stamp: str) -> Evaluation:
-    return evaluate_run(find_run(manager().workspace, run_dir))
+    run = find_run(manager().workspace, run_dir)  # only runs of this workspace
+    return served("evaluation", str(run.path), request=f"Scoring run '{run.name}'")
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def cached_model(run_dir: str, stamp: str):
-    return load_run_model(find_run(manager().workspace, run_dir))
+@st.cache_data(max_entries=8, show_spinner="Computing Grad-CAM…")
+def cached_grad_cam(run_dir: str, stamp: str, indices: tuple[int, ...]) -> list[np.ndarray]:
+    run = find_run(manager().workspace, run_dir)
+    return served("grad_cam_overlays", str(run.path), list(indices), request="Grad-CAM")
+
+
+@st.cache_data(max_entries=8, show_spinner="Classifying…")
+def cached_picture(run_dir: str, stamp: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    run = find_run(manager().workspace, run_dir)
+    return served("classify_picture", str(run.path), data, request="Classifying the picture")
 
 
 @st.cache_data(max_entries=4, show_spinner="Writing the report…")
@@ -84,7 +87,7 @@ def confusion_matrix_block(evaluation: Evaluation, images: np.ndarray) -> None:
         st.image(labelled_grid(images[shown], captions, [cell_true == cell_pred] * len(shown), columns=8, tile=80))
 
 
-def try_it_block(model, image_shape: tuple, names: list[str], logits: bool) -> None:
+def try_it_block(run_dir: str, stamp: str, names: list[str]) -> None:
     """Classify an uploaded image or a camera picture, preprocessed as the training images were."""
     t1, t2 = st.columns(2)
     upload = t1.file_uploader("Upload an image", type=IMAGE_TYPES, key="try_upload")
@@ -96,7 +99,7 @@ def try_it_block(model, image_shape: tuple, names: list[str], logits: bool) -> N
     if picture is None:
         return
     try:
-        probs, pixels = predict_image(model, picture.getvalue(), image_shape, logits)
+        probs, pixels = cached_picture(run_dir, stamp, picture.getvalue())
     except StudioError as err:
         st.error(str(err))
         return
