@@ -159,29 +159,52 @@ def _first_line(err: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(err).__name__
 
 
-def _child(conn, memory_bytes: int, payload: bytes) -> None:
-    """The child's whole life: die with the parent, limit memory, then unpickle, run and send one answer."""
+def _limit_self(memory_bytes: int) -> None:
+    """In a child: SIGKILL when the thread that started it ends (the server dying: no orphan keeps its
+    memory), and at most ``memory_bytes`` of data mappings."""
     try:
-        # SIGKILL when the thread that started us ends (the server dying): no orphan keeps its memory.
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         pass
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+
+
+def _answer(payload: bytes, progress: Callable[[str], None] | None = None) -> tuple[str, Any]:
+    """Unpickle and run one request; its answer as (kind, value), every failure classified for the parent.
+    A function named "module:function" is imported here; :class:`Progress` arguments become ``progress``."""
     try:
         function, args, kwargs = pickle.loads(payload)
         del payload
-        answer: tuple[str, Any] = ("ok", function(*args, **kwargs))
+        if isinstance(function, str):  # "module:function": the caller need not import the module
+            module, name = function.split(":")
+            function = getattr(importlib.import_module(module), name)
+        args = tuple(progress if isinstance(a, Progress) else a for a in args)
+        kwargs = {k: progress if isinstance(v, Progress) else v for k, v in kwargs.items()}
+        return "ok", function(*args, **kwargs)
     except StudioError as err:
-        answer = ("studio", str(err))
+        return "studio", str(err)
     except BaseException as err:  # noqa: BLE001  every failure is reported, classified, to the parent
         kind = "memory" if is_out_of_memory(err) else "error"
-        answer = (kind, f"{type(err).__name__}: {_first_line(err)}")
+        return kind, f"{type(err).__name__}: {_first_line(err)}"
+
+
+def _send(conn, answer: tuple[str, Any]) -> str:
+    """Send an answer; the kind that was sent (a result too big to send is a memory answer)."""
     try:
         conn.send(answer)
     except MemoryError:
         conn.send(("memory", "MemoryError: the result does not fit"))
+        return "memory"
     except Exception as err:  # an unpicklable result is the calling code's bug: say so
         conn.send(("error", f"the result cannot be sent back ({type(err).__name__}: {_first_line(err)})"))
+        return "error"
+    return answer[0]
+
+
+def _child(conn, memory_bytes: int, payload: bytes) -> None:
+    """A throw-away child's whole life: limit itself, run one request, send its answer."""
+    _limit_self(memory_bytes)
+    _send(conn, _answer(payload))
     conn.close()
 
 
@@ -280,51 +303,22 @@ class Progress:
     the ``on_progress`` of :meth:`WarmPool.call` while the request runs (an export's "Exporting TFLite…")."""
 
 
-def _limit_self(memory_bytes: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
-    resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
-
-
 def _serve(conn, memory_bytes: int, preload: tuple[str, ...]) -> None:
     """A warm worker's life: limit memory, import ``preload`` once, then answer requests until the pipe closes.
     After running out of memory it answers and exits: its heap may be fragmented or TensorFlow's state broken."""
     _limit_self(memory_bytes)
     for module in preload:
         importlib.import_module(module)
+
+    def send_progress(text: str) -> None:
+        conn.send(("progress", str(text)))
+
     while True:
         try:
             payload = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        try:
-            function, args, kwargs = pickle.loads(payload)
-            del payload
-            if isinstance(function, str):  # "module:function": the caller need not import the module
-                module, name = function.split(":")
-                function = getattr(importlib.import_module(module), name)
-
-            def send_progress(text: str) -> None:
-                conn.send(("progress", str(text)))
-
-            args = tuple(send_progress if isinstance(a, Progress) else a for a in args)
-            kwargs = {k: send_progress if isinstance(v, Progress) else v for k, v in kwargs.items()}
-            answer: tuple[str, Any] = ("ok", function(*args, **kwargs))
-        except StudioError as err:
-            answer = ("studio", str(err))
-        except BaseException as err:  # noqa: BLE001  every failure is reported, classified, to the parent
-            kind = "memory" if is_out_of_memory(err) else "error"
-            answer = (kind, f"{type(err).__name__}: {_first_line(err)}")
-        try:
-            conn.send(answer)
-        except MemoryError:
-            conn.send(("memory", "MemoryError: the result does not fit"))
-            answer = ("memory", "")
-        except Exception as err:
-            conn.send(("error", f"the result cannot be sent back ({type(err).__name__}: {_first_line(err)})"))
-        if answer[0] == "memory":
+        if _send(conn, _answer(payload, send_progress)) == "memory":
             return
 
 
