@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed-python
 NODE_STAMP := node_modules/.installed
 # Playwright cannot download its own browser here: the browser tests drive Debian's Chromium.
 CHROMIUM := /usr/bin/chromium
+# The replica tests put Debian's nginx in front of two servers, with deploy/nginx.conf.
+NGINX := /usr/sbin/nginx
 
 .PHONY: install run test lint bench clean
 
@@ -27,6 +29,10 @@ $(CHROMIUM):
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core
 
+$(NGINX):
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx
+
 run: install
 	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT)
 
@@ -34,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install $(CHROMIUM) lint
+test: install $(CHROMIUM) $(NGINX) lint
 	$(BIN)/python -m pytest
 
 bench: install

@@ -50,11 +50,15 @@ if start:
         job = mgr.submit(cfg, uploads_for_job(cfg.data.source), name=run_name.strip() or None, owner=current_user())
         st.session_state["watch_run"] = st.session_state["selected_run"] = job.run_id
         if busy is not None:
-            st.info(f"{busy} is training in this workspace: yours is queued and starts when it ends.")
+            note = f"{busy} is training in this workspace: yours is queued and starts when it ends."
+            st.session_state["start_note"] = note
+        st.rerun()  # the whole page again: the sidebar, drawn before this button, polls from now on
     except StudioError as err:
         st.error(str(err))
+if note := st.session_state.pop("start_note", None):
+    st.info(note)
 
-live_view()
+shown = live_view()
 
 # --- History ----------------------------------------------------------------------------------------
 st.divider()
@@ -82,14 +86,14 @@ if run.state in STATE_STYLE and run.status.error:
 if run.state == "interrupted" and run.has_model():
     st.caption("Its last good checkpoint is kept and can be evaluated and exported.")
 owner = run.status.owner
-if run.state.live and mgr.get(chosen) is None:
+if run.state.live and mgr.get(chosen) is None and chosen != shown:
     st.info(f"This run is {run.state} in another process (pid {run.status.pid} on {run.status.host}).")
     if st.button(
         "Stop this run", key="stop_other_run", disabled=not can(Action.STOP, owner), help="It ends at its next step."
     ):
         mgr.stop(chosen)
         st.toast("Asked it to stop at its next step…")
-if chosen != st.session_state.get("watch_run") or mgr.get(chosen) is None:
+if chosen != shown:  # the live view above draws that one's
     draw_curves(*read_metrics(run.path), key="saved")
 
 c1, c2, c3 = st.columns([2, 1, 1])

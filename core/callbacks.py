@@ -12,11 +12,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from core.errors import StudioError
 from core.files import atomic_save_model
 from core.live import MetricsStore  # noqa: F401  (re-exported: training code imports it from here)
 from core.runs import BEST_MODEL, append_metrics
-from core.status import Phase
+from core.status import PROGRESS_BATCHES, Phase, Progress, write_progress
 from core.trainer_lock import stop_requested
+
+PROGRESS_WRITE_SECONDS = 1.0
 
 
 def current_lr(model) -> float:
@@ -118,10 +121,60 @@ class LiveMetrics(keras.callbacks.Callback):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
             if key in logs:
                 record[key] = float(logs[key])
-        self.store.add_epoch(record)
+        # The file first, then the store: a FolderProgress store drops the epoch's batches from progress.json on
+        # add_epoch, and a reader of both files must find them in one or the other.
         if self.run_dir is not None:
             append_metrics(self.run_dir, [*self._buffer, record])
         self._buffer = []
+        self.store.add_epoch(record)
+
+
+class FolderProgress:
+    """A store that forwards everything to ``inner`` and keeps the run's live progress in its folder
+    (``progress.json``, see :mod:`core.status`) for pages of other processes: another replica, or a server
+    watching a run the command line trains.
+
+    It rewrites the file atomically at most once every ``every`` seconds, and at once when the phase changes
+    (waiting, loading, training, the end). Batch records of the current epoch ride along until LiveMetrics has
+    appended them to metrics.jsonl. Best effort: a failed write is skipped (the run's own files report a full
+    disk)."""
+
+    def __init__(self, inner, run_dir: Path, every: float = PROGRESS_WRITE_SECONDS) -> None:
+        self.inner = inner
+        self.run_dir = run_dir
+        self.every = every
+        self._progress = Progress()
+        self._pending: list[dict] = []
+        self._written = -math.inf
+
+    def add_batch(self, record: dict) -> None:
+        self.inner.add_batch(record)
+        self._pending.append(record)
+        del self._pending[:-PROGRESS_BATCHES]
+        self._write()
+
+    def add_epoch(self, record: dict) -> None:
+        self.inner.add_epoch(record)
+        self._pending = []  # in metrics.jsonl now
+
+    def set_progress(self, **values) -> None:
+        self.inner.set_progress(**values)
+        before = (self._progress.phase, self._progress.waiting_for)
+        self._progress.update(**values)
+        self._write(force=(self._progress.phase, self._progress.waiting_for) != before)
+
+    def snapshot(self):
+        return self.inner.snapshot()
+
+    def _write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._written < self.every:
+            return
+        self._written = now
+        try:
+            write_progress(self.run_dir, self._progress, self._pending)
+        except (OSError, StudioError):
+            pass
 
 
 class StopOnRequest(keras.callbacks.Callback):

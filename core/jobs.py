@@ -24,8 +24,8 @@ from pathlib import Path
 
 from core.config import StudioConfig
 from core.live import MetricsStore
-from core.runs import load_run, workspace_dir
-from core.status import STATUS_FILE, Phase, Progress, RunState, update_status
+from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
+from core.status import STATUS_FILE, Phase, Progress, RunState, read_progress, update_status
 from core.trainer_lock import current_holder, request_stop
 from core.training import TrainResult, create_run, train_run
 from core.worker import hidden_main
@@ -113,6 +113,22 @@ class Job:
     @property
     def run_id(self) -> str:
         return self.run_dir.name
+
+
+@dataclass
+class RunView:
+    """A queued, training or just ended run as the pages show it, whichever process trains it: a job of this
+    server (read from its in-memory store) or a run of another process (another replica, the command line),
+    read from its folder: status.json, progress.json and metrics.jsonl."""
+
+    run_id: str
+    state: RunState  # queued while it waits for the workspace's trainer, whatever its job says
+    progress: Progress
+    batches: list[dict]
+    epochs: list[dict]
+    owner: str | None = None
+    result: TrainResult | None = None  # once it has ended
+    elsewhere: str | None = None  # "process 123 on host" for a run this server does not train
 
 
 class JobManager:
@@ -254,6 +270,55 @@ class JobManager:
         """Runs this server owns that are queued or running (others saying "running" were interrupted)."""
         with self._lock:
             return {rid for rid, job in self._jobs.items() if job.state.live}
+
+    def workspace_live(self) -> list[str]:
+        """Runs queued or training in the workspace now, this server's and any other process's; the one that
+        trains first, then the others newest first."""
+        ours = self.live_ids()
+        ids = live_run_ids(self.workspace, ours)
+        ids += [rid for rid in ours if rid not in ids]  # a folder deleted under a job (tests)
+        holder = current_holder(self.workspace)  # whoever trains now, any process
+        active = self.active()  # this server's job, maybe still starting or waiting for the holder
+        training = holder.run_id if holder is not None else active.run_id if active is not None else None
+        return sorted(ids, key=lambda rid: rid != training)
+
+    def view(self, run_id: str) -> RunView | None:
+        """What the pages show of a run (None when there is no such run)."""
+        job = self.get(run_id)
+        if job is not None:
+            batches, epochs, progress = job.store.snapshot()
+            waiting = job.state == RunState.RUNNING and progress.phase == Phase.WAITING
+            state = RunState.QUEUED if waiting else job.state
+            return RunView(job.run_id, state, progress, batches, epochs, job.owner, job.result)
+        run_dir = self.workspace / run_id
+        if not (run_dir / STATUS_FILE).is_file():
+            return None
+        progress, pending = read_progress(run_dir)  # before metrics.jsonl: an epoch's batches are in one of them
+        batches, epochs = read_metrics_cached(run_dir)
+        status = run_status(run_dir, self.live_ids())
+        done = batches[-1]["step"] if batches else 0
+        batches = batches + [b for b in pending if isinstance(b.get("step"), int) and b["step"] > done]
+        if progress is None or (status.state.live and progress.phase in (Phase.FINISHED, Phase.STOPPED)):
+            progress = Progress()  # not started, or a file left from before
+        state = status.state
+        if state == RunState.RUNNING and progress.phase == Phase.WAITING:
+            state = RunState.QUEUED
+        result = None
+        if not state.live:
+            progress.update(phase=Phase.ended(state))
+            result = TrainResult(
+                str(run_dir),
+                state,
+                status.epochs_completed,
+                status.best_val_accuracy,
+                status.test_accuracy,
+                status.test_loss,
+                status.images_per_second,
+                status.duration or 0.0,
+                status.error,
+            )
+        where = f"process {status.pid} on {status.host}" if status.pid else "another process"
+        return RunView(run_id, state, progress, batches, epochs, status.owner, result, where)
 
     def wait(self, run_id: str, timeout: float = 600.0) -> Job:
         """Block until a job is done (for tests and scripts)."""

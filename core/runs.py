@@ -250,6 +250,28 @@ def file_problems(path: Path) -> list[str]:
     return problems
 
 
+def _owner_alive(path: Path, status: RunStatus) -> bool:
+    """Whether the process that owns a queued or running run is alive: the trainer, or the server (or CLI) that
+    queued it. Another host's process cannot be checked from here: its run is live while it holds the
+    workspace's trainer lock."""
+    if status.host == socket.gethostname():
+        return status.pid is not None and _process_alive(int(status.pid))
+    holder = current_holder(path.parent)
+    return holder is not None and holder.run_id == path.name
+
+
+def _mark_interrupted(path: Path, status: RunStatus, live_ids: set[str] | frozenset[str]) -> RunStatus:
+    if status.state.live and path.name not in live_ids and not _owner_alive(path, status):
+        status.state = RunState.INTERRUPTED
+        status.error = status.error or "The server stopped while this run was training."
+    return status
+
+
+def run_status(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> RunStatus:
+    """A run's status as load_run gives it (interrupted when its owner is gone), without checking its files."""
+    return _mark_interrupted(path, read_status_checked(path)[0], live_ids)
+
+
 def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> RunInfo:
     """Read a run folder; a run that says running (or queued) but has no live owner becomes interrupted, a run
     with damaged files lists what is wrong in ``problems``. Never raises for what is in the folder."""
@@ -257,18 +279,37 @@ def load_run(path: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> R
     config, config_problem = read_config_checked(path)
     problems += [config_problem] if config_problem else []
     problems += file_problems(path)
-    if status.state.live and path.name not in live_ids:
-        # The owner: the trainer, or the server (or CLI) that queued it. Another host's process cannot be checked
-        # from here: its run is live while it holds the workspace's trainer lock.
-        if status.host == socket.gethostname():
-            owner_alive = status.pid is not None and _process_alive(int(status.pid))
-        else:
-            holder = current_holder(path.parent)
-            owner_alive = holder is not None and holder.run_id == path.name
-        if not owner_alive:
-            status.state = RunState.INTERRUPTED
-            status.error = status.error or "The server stopped while this run was training."
-    return RunInfo(path, status, config, problems)
+    return RunInfo(path, _mark_interrupted(path, status, live_ids), config, problems)
+
+
+# status.json files known to hold an ended run, by path → (inode, size, mtime): an ended run never becomes live
+# again, so live_run_ids reads each such file once. Live runs' files are read on every call.
+_ENDED: dict[str, tuple[int, int, int]] = {}
+
+
+def live_run_ids(workspace: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """The runs queued or training in the workspace, by any process (this server's ``live_ids``, another
+    server's, the command line's), newest first. Cheap enough to ask every second while something trains."""
+    if not workspace.is_dir():
+        return []
+    found = []
+    for path in sorted(workspace.iterdir(), key=lambda p: p.name, reverse=True):
+        file = path / STATUS_FILE
+        try:
+            info = file.stat()
+        except OSError:
+            continue
+        version = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if _ENDED.get(str(file)) == version:
+            continue
+        status = read_status_checked(path)[0]
+        if not status.state.live:
+            if len(_ENDED) >= _MAX_FILE_CHECKS * 8:
+                _ENDED.clear()
+            _ENDED[str(file)] = version
+        elif path.name in live_ids or _owner_alive(path, status):
+            found.append(path.name)
+    return found
 
 
 def list_runs(workspace: Path, live_ids: set[str] | frozenset[str] = frozenset()) -> list[RunInfo]:
@@ -349,6 +390,30 @@ def read_metrics(path: Path) -> tuple[list[dict], list[dict]]:
         if all(key in clean for key in _REQUIRED_METRICS[kind]):
             (batches if kind == "batch" else epochs).append(clean)
     return batches, epochs
+
+
+# metrics.jsonl by path → (inode, size, mtime) and its records: only the latest version of each file is kept.
+_METRICS: dict[str, tuple[tuple[int, int, int], tuple[list[dict], list[dict]]]] = {}
+_MAX_METRICS = 32
+
+
+def read_metrics_cached(path: Path) -> tuple[list[dict], list[dict]]:
+    """read_metrics, parsed once per version of the file: every tab that watches a run of another process reads
+    it every second. The lists are shared: do not change them."""
+    file = path / METRICS_FILE
+    try:
+        info = file.stat()
+    except OSError:
+        return [], []
+    version = (info.st_ino, info.st_size, info.st_mtime_ns)
+    cached = _METRICS.get(str(file))
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    records = read_metrics(path)
+    if len(_METRICS) >= _MAX_METRICS:
+        _METRICS.clear()
+    _METRICS[str(file)] = (version, records)
+    return records
 
 
 def append_metrics(path: Path, records: list[dict]) -> None:

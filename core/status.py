@@ -1,7 +1,8 @@
-"""A run's state as types: the run's lasting status (``status.json``) and its live progress.
+"""A run's state as types: the run's lasting status (``status.json``) and its live progress
+(``progress.json`` while it trains).
 
-Everything that reads or writes ``status.json`` goes through this module; pages, jobs and the CLI read
-attributes of :class:`RunStatus` and :class:`Progress`, never dict keys.
+Everything that reads or writes ``status.json`` and ``progress.json`` goes through this module; pages, jobs and
+the CLI read attributes of :class:`RunStatus` and :class:`Progress`, never dict keys.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +21,11 @@ from typing import Any
 from core.files import atomic_write_json
 
 STATUS_FILE = "status.json"
+# The trainer's live progress and the batch records of the epoch that metrics.jsonl does not have yet, rewritten
+# (atomically) about once a second: how a page of another process (another replica, a server watching the CLI)
+# follows a run it does not train itself.
+PROGRESS_FILE = "progress.json"
+PROGRESS_BATCHES = 1000  # the pending batch records progress.json keeps at most (the latest)
 
 
 class RunState(StrEnum):
@@ -239,5 +246,44 @@ class Progress:
         eta = f", ETA {self.eta:.0f} s" if self.eta is not None else ""
         return f"epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}{eta}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Progress:
+        """A progress from JSON: unknown keys are ignored, a value of the wrong type reads as its default."""
+        progress = cls()
+        if not isinstance(data, dict):
+            return progress
+        try:
+            progress.phase = Phase(data.get("phase"))
+        except ValueError:
+            pass
+        for name, hint in _PROGRESS_TYPES.items():
+            if name != "phase" and name in data and _fits(data[name], hint):
+                setattr(progress, name, data[name])
+        return progress
+
 
 _PROGRESS_FIELDS = frozenset(f.name for f in dataclasses.fields(Progress))
+_PROGRESS_TYPES = typing.get_type_hints(Progress)
+
+
+def write_progress(run_dir: Path, progress: Progress, batches: list[dict]) -> None:
+    """Replace the run's progress.json (atomically): the progress and the batch records not yet in metrics.jsonl."""
+    data = {"progress": progress.to_dict(), "batches": batches[-PROGRESS_BATCHES:], "written": time.time()}
+    atomic_write_json(run_dir / PROGRESS_FILE, data)
+
+
+def read_progress(run_dir: Path) -> tuple[Progress | None, list[dict]]:
+    """The progress a trainer (any process) last wrote for the run, and its pending batch records; ``None`` when
+    there is no readable progress.json (a run queued in another server, or an older run). Never raises."""
+    try:
+        data = json.loads((run_dir / PROGRESS_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None, []
+    if not isinstance(data, dict) or not isinstance(data.get("progress"), dict):
+        return None, []
+    batches = data.get("batches")
+    batches = [b for b in batches if isinstance(b, dict)] if isinstance(batches, list) else []
+    return Progress.from_dict(data["progress"]), batches

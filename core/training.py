@@ -150,11 +150,12 @@ def train_run(
     It first waits for the workspace's trainer lock (one training per workspace, whoever starts it); a stop
     asked for meanwhile ends it as stopped before it started. ``parent_pid``: stop when that process is gone.
     """
-    from core.callbacks import MetricsStore
+    from core.callbacks import FolderProgress, MetricsStore
 
-    store = store or MetricsStore()
     stop_event = stop_event or threading.Event()
     run_dir = run_dir or create_run(workspace, config)
+    # Progress also goes to the run folder (progress.json): pages of other processes follow the run from there.
+    store = FolderProgress(store or MetricsStore(), run_dir)
     lock = TrainerLock(run_dir.parent, run_dir.name)  # the folder that holds the run: its workspace
     if not _wait_for_lock(lock, run_dir, store, stop_event):
         return _finish(run_dir, time.time(), RunState.STOPPED, 0, store, error="Stopped before it started.")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from socket import gethostname
 
 import pytest
 
@@ -84,6 +85,15 @@ def test_the_app_queues_behind_a_cli_training_and_can_stop_it(tmp_path):
         progress = job.store.snapshot()[2]
         assert cli_run.run_id in progress.waiting_for and cli_run.run_id in progress.text()
         assert read_status(job.run_dir).state == RunState.QUEUED and job.state.live
+
+        # The server follows the CLI's run through its folder (progress.json, metrics.jsonl) and lists it first;
+        # its own job shows as queued behind it.
+        assert manager.workspace_live() == [cli_run.run_id, job.run_id]
+        wait_for(lambda: manager.view(cli_run.run_id).progress.step > 0 and manager.view(cli_run.run_id).batches)
+        watched = manager.view(cli_run.run_id)
+        assert watched.state == RunState.RUNNING and watched.elsewhere == f"process {trainer.pid} on {gethostname()}"
+        assert watched.progress.phase == Phase.TRAINING and watched.progress.epochs == 200
+        assert manager.view(job.run_id).state == RunState.QUEUED
 
         # Nobody deletes or renames a run another process trains; the page's delete stays disabled.
         for action in (lambda: delete_run(cli_run.path, tmp_path), lambda: rename_run(cli_run.path, "mine")):

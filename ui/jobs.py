@@ -3,39 +3,70 @@ draws under every page, and the run picker."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
-from core.jobs import JobManager, get_manager
+from core.jobs import JobManager, RunView, get_manager
 from core.runs import DAMAGED_FIX, list_runs, workspace_dir
 from core.status import RunState
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # the Train page's live view, while a run is queued or training
+SIDEBAR_POLL_SECONDS = 2.0
 
 
 def manager() -> JobManager:
     return get_manager(workspace_dir())
 
 
-def progress_text(job) -> str:
-    if job.state == RunState.QUEUED:
-        return str(RunState.QUEUED)
-    return job.store.snapshot()[2].text()
+def poll_while_live(body: Callable, seconds: float):
+    """Draw ``body(live_at_run)`` as a fragment that reruns every ``seconds`` only while a run is queued or
+    training in the workspace: this server's jobs, and runs another process trains (the command line, another
+    replica: their trainer lock and status.json say so). ``live_at_run`` is the live runs' ids, decided now, at
+    each run of the page's script; returns what ``body`` returns (on a run of the whole page).
+
+    Why (#18): Streamlit runs ``gc.collect(2)`` after every rerun, a fragment's included, so every tab that polls
+    costs the server CPU, and a room full of idle tabs that each poll every second or two costs it a core. An
+    idle tab therefore reruns nothing on its own. The price, accepted: an idle tab does not notice a run that
+    another visitor (or the command line) starts until its own next interaction (a click, a page switch, a
+    reload); from then on it polls until that run ends."""
+    live = tuple(manager().workspace_live())
+    return st.fragment(run_every=seconds if live else None)(body)(live)
+
+
+def live_now(live_at_run: tuple[str, ...]) -> list[str]:
+    """The runs live in the workspace now. When one that was live as the page ran has ended, the whole page runs
+    once more (``st.rerun(scope="app")``): it then shows the result and the history with the run's end state,
+    and stops polling if nothing else is live."""
+    live = manager().workspace_live()
+    if set(live_at_run) - set(live):
+        st.rerun(scope="app")
+    return live
 
 
 def sidebar_status() -> None:
-    """A one-line status of the running job in the sidebar, refreshed while it runs."""
+    """A one-line status of the run that trains in the workspace (whoever trains it) in the sidebar, refreshed
+    while it trains."""
     with st.sidebar:
-        _status_fragment()
+        poll_while_live(_status_fragment, SIDEBAR_POLL_SECONDS)
 
 
-@st.fragment(run_every=2.0)
-def _status_fragment() -> None:
-    job = manager().active()
-    queued = manager().queued()
-    if job is None:
+def _status_fragment(live_at_run: tuple[str, ...]) -> None:
+    live = live_now(live_at_run)
+    view = manager().view(live[0]) if live else None
+    if view is None:
         return
-    st.caption(f"Training **{job.run_id}**: {progress_text(job)}" + (f" · {len(queued)} queued" if queued else ""))
-    st.progress(job.store.snapshot()[2].fraction)
+    if view.state == RunState.QUEUED:
+        st.caption(f"Queued **{view.run_id}**: {view.progress.text()}")
+        return
+    where = " (another process)" if view.elsewhere else ""
+    queued = f" · {len(live) - 1} queued" if len(live) > 1 else ""
+    st.caption(f"Training **{view.run_id}**{where}: {progress_text(view)}{queued}")
+    st.progress(view.progress.fraction)
+
+
+def progress_text(view: RunView) -> str:
+    return str(RunState.QUEUED) if view.state == RunState.QUEUED else view.progress.text()
 
 
 def run_selectbox(runs: list, key: str, label: str = "Run"):

@@ -8,7 +8,7 @@ from core.access import Action
 from core.charts import batch_loss_figure, epoch_figure, lr_figure
 from core.status import Phase, RunState
 from ui.access import can, refusal
-from ui.jobs import POLL_SECONDS, manager, progress_text
+from ui.jobs import POLL_SECONDS, live_now, manager, poll_while_live, progress_text
 
 STATE_STYLE = {"finished": st.success, "stopped": st.warning, "failed": st.error, "interrupted": st.warning}
 
@@ -24,42 +24,75 @@ def draw_curves(batches: list[dict], epochs: list[dict], key: str) -> None:
         st.plotly_chart(lr_figure(batches, epochs), key=f"{key}_lr")
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live_view() -> None:
-    """The watched (or active) job: progress, Stop, its result once done, and its live curves."""
+def live_view() -> str | None:
+    """The watched run (the one this session started), else the run queued or training in the workspace, whoever
+    trains it (this server, the command line, another replica): progress, Stop, its result once done, and its
+    live curves. Refreshed every POLL_SECONDS only while a run is live (see poll_while_live: idle tabs poll
+    nothing, #18). Returns the id of the run it shows."""
+    return poll_while_live(_live_fragment, POLL_SECONDS)
+
+
+def _live_fragment(live_at_run: tuple[str, ...]) -> str | None:
     mgr = manager()
-    run_id = st.session_state.get("watch_run")
-    job = mgr.get(run_id) if run_id else mgr.active()
-    if job is None:
-        return
-    batches, epochs, progress = job.store.snapshot()
-    st.subheader(f"Run {job.run_id}")
-    if job.state == RunState.QUEUED:
-        active = mgr.active()
-        st.info(f"Queued behind {active.run_id if active else 'another run'}.")
-    elif job.state == RunState.RUNNING and progress.phase != Phase.TRAINING:
+    live = live_now(live_at_run)
+    watched = st.session_state.get("watch_run")
+    view = mgr.view(watched) if watched else None
+    if view is None and live:
+        view = mgr.view(live[0])
+    if view is None:
+        return None
+    progress = view.progress
+    st.subheader(f"Run {view.run_id}")
+    if view.elsewhere:
+        st.caption(f"Trained by {view.elsewhere}, not by this server: followed through its run folder.")
+    if view.state == RunState.QUEUED:
+        st.info(f"Queued behind {_ahead_of(view, live)}: it starts when that run ends.")
+    elif view.state == RunState.RUNNING and progress.phase != Phase.TRAINING:
         st.progress(0.0, text=f"{progress.text()}…")
-    elif job.state == RunState.RUNNING:
-        st.progress(progress.fraction, text=progress_text(job))
+    elif view.state == RunState.RUNNING:
+        st.progress(progress.fraction, text=progress_text(view))
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Epoch", f"{progress.epoch}/{progress.epochs}")
         m2.metric("Images / s", f"{progress.images_per_second or 0:,.0f}")
         m3.metric("Elapsed", f"{progress.elapsed:.0f} s")
         m4.metric("ETA", f"{progress.eta or 0:.0f} s")
-    if job.state.live:
-        may_stop = can(Action.STOP, job.owner)
-        stop_help = (
-            "Ends at the next batch; the best weights so far are kept." if may_stop else refusal(Action.STOP, job.owner)
+    if view.state.live:
+        may_stop = can(Action.STOP, view.owner)
+        stop_help = "Ends at the next batch; the best weights so far are kept."
+        stop_help = stop_help if may_stop else refusal(Action.STOP, view.owner)
+        # The run is bound when the button is drawn: by the click, another run may be the workspace's live one.
+        st.button(
+            "Stop", key="stop_training", disabled=not may_stop, help=stop_help, on_click=_stop, args=(view.run_id,)
         )
-        if st.button("Stop", key="stop_training", disabled=not may_stop, help=stop_help):
-            mgr.stop(job.run_id)
+        if st.session_state.pop("stopping", None) == view.run_id:
             st.toast("Stopping at the next batch…")
     else:
-        show_result(job.result)
-        if st.session_state.get("refreshed_after") != job.run_id:
-            st.session_state["refreshed_after"] = job.run_id
-            st.rerun(scope="app")  # the history below now has the finished run, with its final state
-    draw_curves(batches, epochs, key="live")
+        show_result(view.result)
+        other = next((mgr.view(rid) for rid in live if rid != view.run_id), None)
+        if other is not None:
+            st.caption(f"Run {other.run_id} is {other.state} in this workspace now.")
+            st.button(f"Watch run {other.run_id}", key="watch_live_run", on_click=_watch, args=(other.run_id,))
+    if view.batches or view.epochs:  # a queued run has none yet: four empty charts redrawn every second cost
+        draw_curves(view.batches, view.epochs, key="live")
+    return view.run_id
+
+
+def _stop(run_id: str) -> None:
+    if manager().stop(run_id):
+        st.session_state["stopping"] = run_id
+
+
+def _watch(run_id: str) -> None:
+    st.session_state["watch_run"] = run_id
+
+
+def _ahead_of(view, live: list[str]) -> str:
+    """What a queued run waits for: the run that holds the workspace's trainer (any process), else the job this
+    server runs first."""
+    if view.progress.phase == Phase.WAITING and view.progress.waiting_for:
+        return view.progress.waiting_for
+    ahead = [rid for rid in live if rid != view.run_id]
+    return f"run {ahead[0]}" if ahead else "another run"
 
 
 def show_result(result) -> None:
