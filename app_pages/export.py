@@ -1,4 +1,5 @@
-"""Export page: TF.js and TFLite models (and more) with their fidelity measured, ready to download."""
+"""Export page: TF.js, ONNX, TFLite and MediaPipe models (and more) with their fidelity measured, ready to
+download, and a snippet per platform."""
 
 import json
 
@@ -9,6 +10,7 @@ from core.errors import StudioError
 from core.export import EXPORT_DIR, EXTRA_FILES, comparison_rows, fidelity_checks, read_manifest
 from core.files import read_json
 from core.formats import FORMATS, REGISTRY
+from core.images import RESIZE_METHOD
 from ui.jobs import pick_run, show_damage
 from ui.workers import Progress, served
 
@@ -65,10 +67,15 @@ st.dataframe(
     column_config={
         "test accuracy": st.column_config.NumberColumn(format="%.4f"),
         "max |Δ probability|": st.column_config.NumberColumn(format="%.2e"),
+        "top-1 = Keras": st.column_config.NumberColumn(format="percent"),
         "latency (ms/image)": st.column_config.NumberColumn(format="%.3f"),
     },
 )
-st.caption("Each format runs in its own runtime on this server's CPU; latency is one image at a time.")
+st.caption(
+    "Each format runs in its own runtime on this server's CPU (the MediaPipe files in MediaPipe Tasks' "
+    "ImageClassifier, one picture at a time as an app calls it); latency is one image at a time. "
+    "*top-1 = Keras*: the share of test images whose best class is the one Keras gives."
+)
 for check in fidelity_checks(done):
     (st.success if check.passed else st.warning)(f"{'✓' if check.passed else '✗'} {check.label}: {check.detail}")
 for fmt, result in done.items():
@@ -78,7 +85,8 @@ for fmt, result in done.items():
 # --- Downloads --------------------------------------------------------------------------------------
 st.subheader("Downloads")
 out = run.path / EXPORT_DIR
-downloads = [(fmt, REGISTRY[fmt].label, run.path / r.path) for fmt, r in done.items() if r.path and not r.error]
+ready = [(fmt, done[fmt]) for fmt in FORMATS if fmt in done]  # in the registry's order
+downloads = [(fmt, REGISTRY[fmt].label, run.path / r.path) for fmt, r in ready if r.path and not r.error]
 downloads += [(name, name, out / name) for name in EXTRA_FILES]
 cols = st.columns(DOWNLOAD_COLUMNS)
 for i, (key, label, path) in enumerate(d for d in downloads if d[2].is_file()):
@@ -87,6 +95,11 @@ for i, (key, label, path) in enumerate(d for d in downloads if d[2].is_file()):
 
 # --- Usage ------------------------------------------------------------------------------------------
 st.subheader("Use it")
+st.caption(
+    "webdemo.zip opens offline from file:// or any static server and classifies the camera stream or a picture. "
+    f"The web demo, these snippets and the Evaluate page's try-it make a picture into model input one way: "
+    f"{RESIZE_METHOD}. So the same picture gets the same probabilities everywhere."
+)
 meta = read_json(out / "metadata.json", {})
 meta = meta if isinstance(meta, dict) else {}
 try:

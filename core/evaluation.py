@@ -502,10 +502,11 @@ def evaluate_run(run: RunInfo) -> Evaluation:
 
 
 def predict_image(model, data: bytes, image_shape: tuple[int, int, int], logits: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities for one uploaded or camera image, preprocessed exactly as the training images."""
+    """Class probabilities for one uploaded or camera image, preprocessed as the training images were and as
+    the exports' web demo and snippets do it (decoded in full, then core.images.RESIZE_METHOD)."""
     size, channels = image_shape[0], image_shape[-1]
     try:
-        pixels, _ = decode_image(data, size, channels)
+        pixels, _ = decode_image(data, size, channels, draft=False)
     except BadImage as err:
         raise StudioError(f"That file cannot be used: {err}. Upload a PNG, JPEG, BMP or GIF image.") from None
     return probabilities(model, pixels[None], logits)[0], pixels

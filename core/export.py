@@ -20,16 +20,17 @@ import numpy as np
 from core.errors import StudioError
 from core.evaluation import check_model_fits, load_run_model, load_test_data, probabilities, run_config
 from core.files import MB, DiskFull, atomic_write_bytes, atomic_write_json, disk_full_guard, is_disk_full, read_json
-from core.formats import FORMATS, REGISTRY, ExportContext, ExportResult, metadata
+from core.formats import FORMATS, REGISTRY, ExportContext, ExportResult, metadata, usage_readme
 from core.runs import RunInfo
 
 EXPORT_DIR = "exports"
 MANIFEST = "manifest.json"
-EXTRA_FILES = ("labels.txt", "metadata.json")  # written with every export
+EXTRA_FILES = ("labels.txt", "metadata.json", "README.md")  # written with every export
 MAX_COMPARE_IMAGES = 2000
 # Part of every manifest's model stamp: bump it when the files a format writes change, so exports made by an
-# older studio are made again instead of reused. 2: the web demo runs no inline script (#11).
-EXPORTER_VERSION = 2
+# older studio are made again instead of reused. 2: the web demo runs no inline script (#11). 3: metadata in
+# every .tflite, ONNX and MediaPipe files, the web demo's camera and Pillow-exact resize, top-1 agreement (#14).
+EXPORTER_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def _checked_result(result: ExportResult) -> ExportResult:
         result.latency_ms,
         result.compared_images,
         result.seconds,
+        result.agreement,
     )
     if not all(t is None or isinstance(t, str) for t in texts):
         raise ValueError("not a text")
@@ -132,7 +134,9 @@ def _export_formats(run, out, stamp, done, formats, compare, progress, model, im
     images, labels = images[:MAX_COMPARE_IMAGES], labels[:MAX_COMPARE_IMAGES]
     ctx = ExportContext(run, out, model, images, labels, names, logits, probabilities(model, images, logits=False))
     atomic_write_bytes(out / "labels.txt", ("\n".join(names) + "\n").encode())
-    atomic_write_json(out / "metadata.json", metadata(ctx))
+    meta = metadata(ctx)
+    atomic_write_json(out / "metadata.json", meta)
+    atomic_write_bytes(out / "README.md", usage_readme(meta).encode())
     for fmt in formats:
         previous = done.get(fmt)
         if previous and not previous.error and previous.path and (run.path / previous.path).exists():
@@ -167,9 +171,10 @@ def _export_one(ctx: ExportContext, fmt: str, compare: bool) -> ExportResult:
     result = ExportResult(fmt, str(path.relative_to(ctx.run.path)), path.stat().st_size)
     if compare and entry.run is not None:
         outputs, result.latency_ms = entry.run(ctx, path)
-        probs = ctx.probabilities(outputs)
+        probs = np.asarray(outputs, dtype=np.float64) if entry.gives_probabilities else ctx.probabilities(outputs)
         result.test_accuracy = float(np.mean(probs.argmax(axis=1) == ctx.labels))
         result.max_abs_diff = float(np.max(np.abs(probs - ctx.reference)))
+        result.agreement = float(np.mean(probs.argmax(axis=1) == ctx.reference.argmax(axis=1)))
         result.compared_images = len(ctx.labels)
     return result
 
@@ -186,6 +191,9 @@ def fidelity_checks(results: dict[str, ExportResult]) -> list[Check]:
             passed = result.max_abs_diff <= entry.tolerance
             label = f"{entry.label} matches Keras to {entry.tolerance:g}"
             checks.append(Check(label, passed, f"max difference {result.max_abs_diff:.1e}"))
+        if entry.min_agreement is not None and result.agreement is not None:
+            label = f"{entry.name} gives Keras's top-1 class on at least {entry.min_agreement:.0%} of test images"
+            checks.append(Check(label, result.agreement >= entry.min_agreement, f"{result.agreement:.2%}"))
         if entry.max_accuracy_loss is not None and None not in (result.test_accuracy, keras and keras.test_accuracy):
             loss = keras.test_accuracy - result.test_accuracy
             label = f"{entry.name} loses at most {100 * entry.max_accuracy_loss:g} point of test accuracy"
@@ -219,6 +227,7 @@ def comparison_rows(results: dict[str, ExportResult]) -> list[dict]:
                 "test accuracy": result.test_accuracy,
                 "vs Keras (points)": delta,
                 "max |Δ probability|": result.max_abs_diff,
+                "top-1 = Keras": result.agreement,
                 "latency (ms/image)": result.latency_ms,
                 "images compared": result.compared_images,
                 "runtime": entry.runtime or "—",

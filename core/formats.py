@@ -7,6 +7,7 @@ Adding a format is one converter function (and, if it runs somewhere, one runner
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
@@ -22,21 +23,26 @@ from core.errors import StudioError
 from core.evaluation import run_config
 from core.files import atomic_write_bytes
 from core.htmlsafe import script_json
+from core.images import RESIZE_METHOD
 from core.metrics import softmax
 from core.runs import CALIBRATION_FILE, RunInfo
-from core.runtimes import LATENCY_IMAGES, ROOT, run_litert, run_tfjs
+from core.runtimes import LATENCY_IMAGES, ROOT, run_litert, run_mediapipe, run_onnx, run_tfjs
+from core.tflite_metadata import ModelCard, with_metadata
 
 TFJS_LIBRARY = ROOT / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
 WEBDEMO_TEMPLATE = ROOT / "assets" / "webdemo" / "index.html"
 WEBDEMO_FILES = (
     "csp-shim.js",
+    "preprocess.js",
     "demo.js",
     "demo.css",
 )  # copied next to index.html: the page has no inline script or style
 SAVEDMODEL_BATCH = 256
 FLOAT_TOLERANCE = 1e-4  # max |Δ probability| from Keras for a float32 format
+MIN_AGREEMENT = 0.99  # share of test images whose top-1 class is Keras's (MediaPipe float32 and float16)
 INT8_MAX_ACCURACY_LOSS = 0.01  # one point of test accuracy
 INT8_MAX_SIZE_SHARE = 0.30  # of the float32 file
+ONNX_OPSET = 15
 
 
 @dataclass
@@ -50,6 +56,7 @@ class ExportResult:
     compared_images: int | None = None
     error: str | None = None
     seconds: float | None = None
+    agreement: float | None = None  # share of compared images whose top-1 class is Keras's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +108,8 @@ class ExportFormat:
     tolerance: float | None = None  # checked: max |Δ probability| from Keras
     max_accuracy_loss: float | None = None  # checked: test accuracy lost against Keras
     max_size_share: tuple[str, float] | None = None  # checked: file size against another format's
+    min_agreement: float | None = None  # checked: share of test images with Keras's top-1 class
+    gives_probabilities: bool = False  # ``run`` returns probabilities whatever the model outputs
     snippets: tuple[Snippet, ...] = ()
     short: str = ""  # a short name for check labels ("int8"); the label when empty
 
@@ -112,27 +121,55 @@ class ExportFormat:
 # --- Intermediate folders several formats convert from ---------------------------------------------------
 
 
-def saved_model_dir(ctx: ExportContext) -> Path:
-    """An inference-only SavedModel: the model called with training=False (dropout and BatchNorm frozen)."""
+def _write_saved_model(ctx: ExportContext, name: str, serve: Callable, channels: int) -> Path:
+    """A SavedModel folder ``name`` in the exports with one endpoint, ``serve``, taking float32 NHWC pixels."""
     import keras
     import tensorflow as tf
 
-    path = ctx.out / "saved_model"
+    path = ctx.out / name
     if (path / "saved_model.pb").is_file():
         return path
     archive = keras.export.ExportArchive()
     archive.track(ctx.model)
-    model = ctx.model
+    h, w, _ = ctx.image_shape
     archive.add_endpoint(
-        "serve",
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec((None, *ctx.image_shape), tf.float32, name="pixels")],
+        "serve", serve, input_signature=[tf.TensorSpec((None, h, w, channels), tf.float32, name="pixels")]
     )
-    tmp = ctx.out / ".saved_model.tmp"
+    tmp = ctx.out / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     archive.write_out(str(tmp), verbose=False)
     tmp.rename(path)
     return path
+
+
+def saved_model_dir(ctx: ExportContext) -> Path:
+    """An inference-only SavedModel: the model called with training=False (dropout and BatchNorm frozen)."""
+    model = ctx.model
+    return _write_saved_model(ctx, "saved_model", lambda x: model(x, training=False), ctx.image_shape[-1])
+
+
+def rgb_to_gray(x):
+    """Pillow's convert("L"), (19595 R + 38470 G + 7471 B + 2^15) >> 16, as float32 TensorFlow ops. Exact: every
+    sum is a whole number below 2^24 and the division is by a power of two."""
+    import tensorflow as tf
+
+    weighted = tf.reduce_sum(x * tf.constant([19595.0, 38470.0, 7471.0]), axis=-1, keepdims=True)
+    return tf.floor((weighted + 32768.0) / 65536.0)
+
+
+def mediapipe_saved_model_dir(ctx: ExportContext) -> Path:
+    """The SavedModel the MediaPipe files convert from: RGB input (MediaPipe's ImageClassifier gives RGB only;
+    a grayscale model's first op converts it to gray as the app does) and probabilities out (softmax added to
+    a logits model, since MediaPipe reports the output as scores)."""
+    import tensorflow as tf
+
+    model, gray, logits = ctx.model, ctx.image_shape[-1] == 1, ctx.logits
+
+    def serve(x):
+        y = model(rgb_to_gray(x) if gray else x, training=False)
+        return tf.nn.softmax(y) if logits else y
+
+    return _write_saved_model(ctx, "saved_model_mediapipe", serve, 3)
 
 
 def tfjs_dir(ctx: ExportContext) -> Path:
@@ -197,6 +234,52 @@ def _run_tfjs(ctx: ExportContext, path: Path) -> tuple[np.ndarray, float]:
     return run_tfjs(tfjs_dir(ctx), ctx.images)
 
 
+def _convert_onnx(ctx: ExportContext, path: Path) -> None:
+    """tf2onnx from the inference SavedModel (its from_keras fails on Keras 3 models), as its command line
+    converts a SavedModel; the class names and the input's meaning go into the model's metadata_props."""
+    import onnx
+    import tensorflow as tf
+    from tf2onnx import tf_loader
+    from tf2onnx.convert import _convert_common
+
+    graph, inputs, outputs, tables, renames = tf_loader.from_saved_model(
+        str(saved_model_dir(ctx)),
+        None,
+        None,
+        tag="serve",
+        signatures=["serving_default"],
+        return_initialized_tables=True,
+        return_tensors_to_rename=True,
+    )
+    renames[outputs[0]] = "logits" if ctx.logits else "probabilities"
+    with tf.device("/cpu:0"):
+        proto, _ = _convert_common(
+            graph,
+            name=f"CNN Studio run {ctx.run.run_id}",
+            opset=ONNX_OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            tensors_to_rename=renames,
+            initialized_tables=tables,
+        )
+    meta = metadata(ctx)
+    onnx.helper.set_model_props(
+        proto,
+        {
+            "class_names": json.dumps(ctx.names),
+            "input": f"pixels: float32 {meta['input']['shape']} NHWC, {meta['input']['channel_order']}, 0..255",
+            "output": meta["output"]["values"],
+            "resize": meta["input"]["resize"],
+            "source_run": ctx.run.run_id,
+        },
+    )
+    atomic_write_bytes(path, proto.SerializeToString())
+
+
+def _run_onnx(ctx: ExportContext, path: Path) -> tuple[np.ndarray, float]:
+    return run_onnx(path, ctx.images)
+
+
 def _calibration_images(ctx: ExportContext) -> np.ndarray:
     try:
         with np.load(ctx.run.path / CALIBRATION_FILE) as data:
@@ -207,30 +290,82 @@ def _calibration_images(ctx: ExportContext) -> np.ndarray:
         ) from None
 
 
-def _tflite(optimize: bool = False, fp16: bool = False, int8: bool = False, int8_io: bool = False):
-    """A converter to .tflite from the SavedModel: float32, or one of the quantized variants."""
+def model_card(ctx: ExportContext, variant: str, mediapipe: bool = False, int8_io: bool = False) -> ModelCard:
+    """The metadata written into a .tflite file of the run (``variant``: "float32", "int8", …)."""
+    h, w, c = ctx.image_shape
+    status = ctx.run.status
+    gray = c == 1 and not mediapipe
+    probabilities = mediapipe or not ctx.logits
+    shown = ", ".join(ctx.names[:8]) + (", …" if len(ctx.names) > 8 else "")
+    accuracy = f", test accuracy {status.test_accuracy:.2%}" if status.test_accuracy is not None else ""
+    if mediapipe and c == 1:
+        pixels = f"RGB image, {w}x{h}: the model's first op makes it grayscale as in training (Pillow's L)"
+    else:
+        pixels = f"{'Grayscale' if gray else 'RGB'} image, {w}x{h}"
+    if int8_io:
+        pixels += "; int8: q = round(pixel / scale + zero_point) with the input tensor's quantization"
+    return ModelCard(
+        name=f"CNN Studio: {ctx.run.name}",
+        description=(
+            f"Classifies a {w}x{h} {'grayscale' if c == 1 else 'RGB'} picture into {len(ctx.names)} classes "
+            f"({shown}); TFLite {variant}{', for MediaPipe Tasks (RGB input, probabilities)' if mediapipe else ''}. "
+            f"Trained with CNN Studio on {status.dataset or 'a dataset'} ({status.preset or 'custom model'}, "
+            f"{status.epochs_completed} epochs{accuracy}), run {ctx.run.run_id}."
+        ),
+        version=ctx.run.run_id,
+        author="CNN Studio",
+        input_description=f"{pixels}; raw pixel values 0..255 (normalization is inside the model); resize: "
+        f"{RESIZE_METHOD}.",
+        grayscale=gray,
+        output_description="Probability of each class (softmax applied)."
+        if probabilities
+        else "Logits: apply softmax for probabilities.",
+        probabilities=probabilities,
+        labels=list(ctx.names),
+        output_name="probabilities" if probabilities else "logits",
+    )
+
+
+def _tflite(
+    variant: str,
+    optimize: bool = False,
+    fp16: bool = False,
+    int8: bool = False,
+    int8_io: bool = False,
+    mediapipe: bool = False,
+):
+    """A converter to .tflite from the SavedModel (or the MediaPipe one): float32, or a quantized variant; the
+    file carries metadata (core.tflite_metadata), which LiteRT ignores and MediaPipe and ML Kit read."""
 
     def convert(ctx: ExportContext, path: Path) -> None:
         import tensorflow as tf
 
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir(ctx)))
+        source = mediapipe_saved_model_dir(ctx) if mediapipe else saved_model_dir(ctx)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
         if optimize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if fp16:
             converter.target_spec.supported_types = [tf.float16]
         if int8:
             calibration = _calibration_images(ctx).astype(np.float32)
+            if mediapipe and calibration.shape[-1] == 1:
+                calibration = np.repeat(calibration, 3, axis=-1)
             converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
             converter.inference_input_type = converter.inference_output_type = tf.int8
-        atomic_write_bytes(path, converter.convert())
+        card = model_card(ctx, variant, mediapipe=mediapipe, int8_io=int8_io)
+        atomic_write_bytes(path, with_metadata(converter.convert(), card))
 
     return convert
 
 
 def _run_tflite(ctx: ExportContext, path: Path) -> tuple[np.ndarray, float]:
     return run_litert(path, ctx.images)
+
+
+def _run_mediapipe(ctx: ExportContext, path: Path) -> tuple[np.ndarray, float]:
+    return run_mediapipe(path, ctx.images)
 
 
 def metadata(ctx: ExportContext) -> dict:
@@ -252,8 +387,8 @@ def metadata(ctx: ExportContext) -> dict:
             "dtype": "float32",
             "pixel_range": [0, 255],
             "channels": c,
-            "channel_order": "RGB" if c == 3 else "grayscale (L = 0.299 R + 0.587 G + 0.114 B)",
-            "resize": f"bilinear to {w}x{h}, aspect ratio not kept (as in training)",
+            "channel_order": "RGB" if c == 3 else "grayscale (L = (19595 R + 38470 G + 7471 B + 32768) >> 16)",
+            "resize": f"to {w}x{h}: {RESIZE_METHOD}",
         },
         "preprocessing_inside_model": normalization[config.model.normalization],
         "output": {
@@ -263,6 +398,10 @@ def metadata(ctx: ExportContext) -> dict:
         "class_names": ctx.names,
         "int8_input_output": "tflite-int8-io: quantize pixels with the input tensor's scale/zero point "
         "(q = round(pixel / scale + zero_point)) and dequantize the output the same way",
+        "mediapipe": "mediapipe_*.tflite: RGB input"
+        + (" (the first op converts it to gray)" if c == 1 else "")
+        + ", probabilities out, labels and normalization in the file's metadata: MediaPipe Tasks ImageClassifier "
+        "loads them as they are",
         "source_run": {
             "run_id": ctx.run.run_id,
             "name": ctx.run.name,
@@ -279,9 +418,26 @@ def metadata(ctx: ExportContext) -> dict:
 def webdemo_page(meta: dict) -> str:
     """The demo's index.html: the metadata goes in as a JSON data block (escaped for <script>), never as script.
 
-    The page runs only its own files (demo.js, tf.min.js) under its Content-Security-Policy."""
+    The page runs only its own files (demo.js, preprocess.js, model.js, tf.min.js) under its
+    Content-Security-Policy."""
     template = WEBDEMO_TEMPLATE.read_text(encoding="utf-8")
     return template.replace("__METADATA_JSON__", script_json(meta))
+
+
+def model_script(model_dir: Path) -> str:
+    """model.js: the TF.js graph model of ``model_dir`` (model.json and its weight shards) as one script, so the
+    demo opens from file:// too, where a browser lets a page load scripts but not fetch files."""
+    spec = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    weights = b"".join((model_dir / p).read_bytes() for group in spec["weightsManifest"] for p in group["paths"])
+    artifacts = {key: spec[key] for key in ("modelTopology", "format", "generatedBy", "convertedBy") if key in spec}
+    artifacts["signature"] = spec.get("signature")
+    artifacts["userDefinedMetadata"] = spec.get("userDefinedMetadata")
+    artifacts["weightSpecs"] = [w for group in spec["weightsManifest"] for w in group["weights"]]
+    artifacts["weightDataBase64"] = base64.b64encode(weights).decode("ascii")
+    return (
+        "// The demo's TF.js graph model (model/model.json and its weights) as data, for pages opened from file://.\n"
+        f"window.cnnStudioModel = {json.dumps(artifacts, ensure_ascii=True)};\n"
+    )
 
 
 def _convert_webdemo(ctx: ExportContext, path: Path) -> None:
@@ -297,6 +453,7 @@ def _convert_webdemo(ctx: ExportContext, path: Path) -> None:
         for name in WEBDEMO_FILES:
             zf.write(WEBDEMO_TEMPLATE.parent / name, f"webdemo/{name}")
         zf.write(TFJS_LIBRARY, "webdemo/tf.min.js")
+        zf.writestr("webdemo/model.js", model_script(model_dir))
         for file in sorted(model_dir.iterdir()):
             zf.write(file, f"webdemo/model/{file.name}")
         zf.writestr("webdemo/labels.txt", "\n".join(ctx.names) + "\n")
@@ -304,7 +461,7 @@ def _convert_webdemo(ctx: ExportContext, path: Path) -> None:
     tmp.replace(path)
 
 
-# --- Snippets ------------------------------------------------------------------------------------------
+# --- Snippets: each runs as shown (tests/test_export_snippets.py runs the Python ones and the JavaScript one) ---
 
 
 def _shape(meta: dict) -> tuple[int, int, int]:
@@ -312,21 +469,66 @@ def _shape(meta: dict) -> tuple[int, int, int]:
     return h, w, c
 
 
+def _logits(meta: dict) -> bool:
+    return meta["output"]["values"].startswith("logits")
+
+
+def _python_picture(meta: dict, rgb: bool = False) -> str:
+    """Python lines that turn photo.jpg into the model's picture as the app does (core.images.RESIZE_METHOD);
+    ``rgb``: as an RGB picture (MediaPipe) even for a grayscale model, whose first op makes it gray again."""
+    h, w, c = _shape(meta)
+    lines = [
+        f'image = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("{"RGB" if c == 3 else "L"}")',
+        f"image = image.resize(({w}, {h}), Image.BILINEAR)  # Pillow bilinear: as the app and the web demo resize",
+    ]
+    if rgb and c == 1:
+        lines.append('image = image.convert("RGB")  # MediaPipe takes RGB: the model\'s first op makes it gray again')
+    return "\n".join(lines)
+
+
+def _python_pixels(meta: dict) -> str:
+    h, w, c = _shape(meta)
+    shape = f"1, {h}, {w}, {c}"
+    return (
+        _python_picture(meta)
+        + f"\npixels = np.asarray(image, np.float32).reshape({shape})  # raw 0..255: the model normalizes"
+    )
+
+
+def _python_softmax(meta: dict) -> str:
+    return (
+        "\nscores = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()  # logits → probabilities"
+        if _logits(meta)
+        else ""
+    )
+
+
 def _js_snippet(meta: dict) -> str:
     h, w, c = _shape(meta)
-    logits = meta["output"]["values"].startswith("logits")
-    gray = (
-        "\n  .mul([0.299, 0.587, 0.114]).sum(2, true)                  // grayscale, as in training" if c == 1 else ""
-    )
-    return f"""<script src="tf.min.js"></script>
+    scores = "tf.softmax(model.predict(x))" if _logits(meta) else "model.predict(x)"
+    return f"""<!-- Next to this page: tf.min.js, preprocess.js, labels.txt and model/ from webdemo.zip, and photo.jpg.
+     Serve the folder over HTTP (python3 -m http.server): a page opened from file:// cannot fetch model.json. -->
+<img id="photo" src="photo.jpg" alt="">
+<p id="answer">Classifying…</p>
+<script src="tf.min.js"></script>
+<script src="preprocess.js"></script>
 <script>
-// Serve model/ (from tfjs_model.zip or the web demo) over HTTP next to this page.
-const model = await tf.loadGraphModel("model/model.json");
-const pixels = tf.browser.fromPixels(imageElement, 3)      // 0..255, HxWx3
-  .resizeBilinear([{h}, {w}]).toFloat(){gray}
-  .expandDims(0);                                           // [1, {h}, {w}, {c}], raw pixels: the model normalizes
-const probs = {"tf.softmax(model.predict(pixels))" if logits else "model.predict(pixels)"};
-const best = (await probs.argMax(1).data())[0];             // index into labels.txt
+async function classify() {{
+  const model = await tf.loadGraphModel("model/model.json");
+  const labels = (await (await fetch("labels.txt")).text()).replace(/\\n$/, "").split("\\n");
+  const photo = document.getElementById("photo");
+  await photo.decode();
+  // Raw pixels 0..255, resized as the app does it (Pillow's bilinear filter): the model normalizes them.
+  const pixels = cnnStudioPixels(photo, {w}, {h}, {c});
+  const scores = tf.tidy(() => {{
+    const x = tf.tensor4d(pixels, [1, {h}, {w}, {c}]);
+    return {scores};
+  }});
+  const probabilities = await scores.data();
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  document.getElementById("answer").textContent = `${{labels[best]}} ${{probabilities[best].toFixed(4)}}`;
+}}
+classify();
 </script>"""
 
 
@@ -342,25 +544,91 @@ val best = output[0].indices.maxBy {{ output[0][it] }}      // line `best` of la
 
 
 def _python_snippet(meta: dict) -> str:
-    h, w, c = _shape(meta)
     return f"""import numpy as np
-from PIL import Image
 from ai_edge_litert.interpreter import Interpreter
+from PIL import Image, ImageOps
 
+{_python_pixels(meta)}
 interpreter = Interpreter(model_path="{REGISTRY["tflite"].file}")
 interpreter.allocate_tensors()
-image = Image.open("photo.jpg").convert("{"RGB" if c == 3 else "L"}").resize(({w}, {h}), Image.BILINEAR)
-pixels = np.asarray(image, dtype=np.float32).reshape(1, {h}, {w}, {c})   # raw 0..255
 interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels)
 interpreter.invoke()
-scores = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+scores = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]{_python_softmax(meta)}
 labels = open("labels.txt").read().splitlines()
-print(labels[int(scores.argmax())])"""
+print(labels[scores.argmax()], f"{{scores.max():.4f}}")"""
+
+
+def _onnx_snippet(meta: dict) -> str:
+    return f"""import json
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image, ImageOps
+
+{_python_pixels(meta)}
+session = ort.InferenceSession("{REGISTRY["onnx"].file}")
+scores = session.run(None, {{"pixels": pixels}})[0][0]{_python_softmax(meta)}
+labels = json.loads(session.get_modelmeta().custom_metadata_map["class_names"])  # also in labels.txt
+print(labels[scores.argmax()], f"{{scores.max():.4f}}")"""
+
+
+def _mediapipe_snippet(meta: dict) -> str:
+    return f"""import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions
+from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
+from PIL import Image, ImageOps
+
+{_python_picture(meta, rgb=True)}
+model = BaseOptions(model_asset_path="{REGISTRY["mediapipe"].file}")  # labels and normalization inside
+with ImageClassifier.create_from_options(ImageClassifierOptions(base_options=model, max_results=3)) as classifier:
+    result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.asarray(image)))
+for category in result.classifications[0].categories:  # best first, named from the file's labels
+    print(category.category_name, f"{{category.score:.4f}}")"""
+
+
+def _mediapipe_kotlin_snippet(meta: dict) -> str:
+    h, w, c = _shape(meta)
+    return f"""// build.gradle: implementation("com.google.mediapipe:tasks-vision:latest.release")
+// src/main/assets/{REGISTRY["mediapipe"].file}: its labels and input normalization are inside the file.
+val options = ImageClassifier.ImageClassifierOptions.builder()
+    .setBaseOptions(BaseOptions.builder().setModelAssetPath("{REGISTRY["mediapipe"].file}").build())
+    .setMaxResults(3)
+    .build()
+val classifier = ImageClassifier.createFromOptions(context, options)
+// RGB input{" (the model's first op makes it gray)" if c == 1 else ""}; scaled first so MediaPipe keeps the size.
+val picture = Bitmap.createScaledBitmap(bitmap, {w}, {h}, true)
+val result = classifier.classify(BitmapImageBuilder(picture).build())
+val best = result.classificationResult().classifications()[0].categories()[0]
+Log.i("classifier", "${{best.categoryName()}} ${{best.score()}}")"""
+
+
+def usage_readme(meta: dict) -> str:
+    """README.md of the exports: what each file is for, how a picture becomes input, and every snippet."""
+    h, w, c = _shape(meta)
+    source = meta.get("source_run", {})
+    files = "\n".join(f"- `{entry.file}`: {entry.label}" for entry in REGISTRY.values())
+    parts = [
+        f"# Exported model of run {source.get('run_id', '')}\n",
+        f"A {w}x{h} {'RGB' if c == 3 else 'grayscale'} image classifier with {len(meta.get('class_names', []))} "
+        "classes (`labels.txt`, one a line, in the output's order; `metadata.json` says everything below as "
+        "data). Every model takes raw pixels 0..255 as float32 NHWC: it normalizes them itself.\n",
+        f"{files}\n",
+        f"**One picture, one answer:** the app, the web demo and the snippets below make a picture into model "
+        f"input one way: {RESIZE_METHOD}.\n",
+        "**Web demo:** open `webdemo/index.html` from `webdemo.zip` (double-click it, or serve the folder): it "
+        "classifies the camera stream, or a picture you drop or choose, offline.\n",
+    ]
+    for entry in REGISTRY.values():
+        for snippet in entry.snippets:
+            parts.append(f"## {snippet.title}: `{entry.file}`\n\n```{snippet.language}\n{snippet.code(meta)}\n```\n")
+    return "\n".join(parts)
 
 
 # --- The registry ---------------------------------------------------------------------------------------
 
 LITERT = "LiteRT interpreter"
+MEDIAPIPE = "MediaPipe Tasks ImageClassifier"
 _ENTRIES = (
     ExportFormat("keras", "Keras (.keras)", "model.keras", _convert_keras, _run_keras, "Keras (TensorFlow)"),
     ExportFormat(
@@ -374,13 +642,24 @@ _ENTRIES = (
         _run_tfjs,
         "TF.js runtime (CPU backend, Node)",
         tolerance=FLOAT_TOLERANCE,
-        snippets=(Snippet("JavaScript (TF.js)", "html", _js_snippet),),
+        snippets=(Snippet("JavaScript (TF.js, browser)", "html", _js_snippet),),
+    ),
+    ExportFormat(
+        "onnx",
+        "ONNX (opset 15)",
+        "model.onnx",
+        _convert_onnx,
+        _run_onnx,
+        "ONNX Runtime (CPU)",
+        tolerance=FLOAT_TOLERANCE,
+        short="ONNX",
+        snippets=(Snippet("Python (ONNX Runtime)", "python", _onnx_snippet),),
     ),
     ExportFormat(
         "tflite",
         "TFLite float32",
         "model_float32.tflite",
-        _tflite(),
+        _tflite("float32"),
         _run_tflite,
         LITERT,
         tolerance=FLOAT_TOLERANCE,
@@ -391,13 +670,18 @@ _ENTRIES = (
         ),
     ),
     ExportFormat(
-        "tflite-fp16", "TFLite float16", "model_float16.tflite", _tflite(optimize=True, fp16=True), _run_tflite, LITERT
+        "tflite-fp16",
+        "TFLite float16",
+        "model_float16.tflite",
+        _tflite("float16", optimize=True, fp16=True),
+        _run_tflite,
+        LITERT,
     ),
     ExportFormat(
         "tflite-dynamic",
         "TFLite dynamic-range",
         "model_dynamic_range.tflite",
-        _tflite(optimize=True),
+        _tflite("dynamic-range", optimize=True),
         _run_tflite,
         LITERT,
     ),
@@ -405,7 +689,7 @@ _ENTRIES = (
         "tflite-int8",
         "TFLite full-integer int8 (float input/output)",
         "model_int8.tflite",
-        _tflite(optimize=True, int8=True),
+        _tflite("int8", optimize=True, int8=True),
         _run_tflite,
         LITERT,
         max_accuracy_loss=INT8_MAX_ACCURACY_LOSS,
@@ -416,11 +700,63 @@ _ENTRIES = (
         "tflite-int8-io",
         "TFLite full-integer int8 (int8 input/output, microcontrollers)",
         "model_int8_io.tflite",
-        _tflite(optimize=True, int8=True, int8_io=True),
+        _tflite("int8 (int8 input/output)", optimize=True, int8=True, int8_io=True),
         _run_tflite,
         LITERT,
     ),
-    ExportFormat("webdemo", "Web demo (index.html + TF.js model + TF.js library)", "webdemo.zip", _convert_webdemo),
+    ExportFormat(
+        "mediapipe",
+        "MediaPipe TFLite float32 (metadata, RGB in, probabilities out)",
+        "mediapipe_float32.tflite",
+        _tflite("float32", mediapipe=True),
+        _run_mediapipe,
+        MEDIAPIPE,
+        gives_probabilities=True,
+        tolerance=FLOAT_TOLERANCE,
+        min_agreement=MIN_AGREEMENT,
+        short="MediaPipe float32",
+        snippets=(
+            Snippet("Python (MediaPipe Tasks)", "python", _mediapipe_snippet),
+            Snippet("Android / Kotlin (MediaPipe Tasks)", "kotlin", _mediapipe_kotlin_snippet),
+        ),
+    ),
+    ExportFormat(
+        "mediapipe-fp16",
+        "MediaPipe TFLite float16",
+        "mediapipe_float16.tflite",
+        _tflite("float16", optimize=True, fp16=True, mediapipe=True),
+        _run_mediapipe,
+        MEDIAPIPE,
+        gives_probabilities=True,
+        min_agreement=MIN_AGREEMENT,
+        short="MediaPipe float16",
+    ),
+    ExportFormat(
+        "mediapipe-dynamic",
+        "MediaPipe TFLite dynamic-range",
+        "mediapipe_dynamic_range.tflite",
+        _tflite("dynamic-range", optimize=True, mediapipe=True),
+        _run_mediapipe,
+        MEDIAPIPE,
+        gives_probabilities=True,
+        short="MediaPipe dynamic-range",
+    ),
+    ExportFormat(
+        "mediapipe-int8",
+        "MediaPipe TFLite int8 (float input/output)",
+        "mediapipe_int8.tflite",
+        _tflite("int8", optimize=True, int8=True, mediapipe=True),
+        _run_mediapipe,
+        MEDIAPIPE,
+        gives_probabilities=True,
+        short="MediaPipe int8",
+    ),
+    ExportFormat(
+        "webdemo",
+        "Web demo (index.html + TF.js model + TF.js library)",  # camera, drop or pick; offline
+        "webdemo.zip",
+        _convert_webdemo,
+    ),
 )
 REGISTRY: dict[str, ExportFormat] = {entry.id: entry for entry in _ENTRIES}
 FORMATS: tuple[str, ...] = tuple(REGISTRY)

@@ -1,4 +1,9 @@
-"""Decoding one image file into a fixed-size uint8 array, with a reason for every file that cannot be used."""
+"""Decoding one image file into a fixed-size uint8 array, with a reason for every file that cannot be used.
+
+:func:`decode_image` is the one way a picture becomes model input, for training and for a single picture alike
+(the Evaluate page's try-it). The exports repeat it exactly: the web demo's ``preprocess.js`` is a port of it,
+checked bit for bit against Pillow (tests/test_preprocess.py), and the export snippets call Pillow the same way.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "icon\r"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N", "La"})
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+# How a picture becomes model input, for people (metadata.json, the Export page, the README).
+RESIZE_METHOD = (
+    "EXIF orientation applied, transparent pixels onto white, grayscale as Pillow's L = (19595 R + 38470 G + "
+    "7471 B + 32768) >> 16, then Pillow's bilinear resize (a triangle filter widened by the scale factor when "
+    "shrinking, so antialiased; aspect ratio not kept; 8-bit rounding); raw values 0..255, the model normalizes"
+)
 
 
 class BadImage(Exception):
@@ -25,17 +36,21 @@ def is_system_file(name: str) -> bool:
     return "__MACOSX" in parts or base.lower() in SYSTEM_FILES or base.startswith("._")
 
 
-def decode_image(data: bytes, size: int, channels: int | None) -> tuple[np.ndarray, tuple[int, int, str]]:
-    """Decode ``data`` into a ``size``×``size`` uint8 array.
+def decode_image(
+    data: bytes, size: int, channels: int | None, draft: bool = True
+) -> tuple[np.ndarray, tuple[int, int, str]]:
+    """Decode ``data`` into a ``size``×``size`` uint8 array (:data:`RESIZE_METHOD`).
 
-    ``channels`` is 1 or 3, or None to keep grayscale sources at one channel and others at three.
+    ``channels`` is 1 or 3, or None to keep grayscale sources at one channel and others at three. ``draft``
+    lets a large JPEG decode at a reduced scale first (fast for loading datasets); a single picture is decoded
+    in full (``draft=False``) so that it gives the very pixels the web demo and the export snippets compute.
     Returns the array and the source's (width, height, Pillow mode). Raises BadImage with the reason.
     """
     img = _open(data)
     info = (img.width, img.height, img.mode)
     try:
         # Draft lets JPEG decode at a reduced scale: far faster for photos bound for small sizes.
-        if img.format == "JPEG":
+        if draft and img.format == "JPEG":
             img.draft("RGB" if channels != 1 else "L", (size, size))
         img.load()
         img = ImageOps.exif_transpose(img)

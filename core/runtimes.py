@@ -1,4 +1,5 @@
-"""Running exported files in their real runtimes: TF.js (npm) in Node for graph models, LiteRT for .tflite.
+"""Running exported files in their real runtimes: TF.js (npm) in Node for graph models, LiteRT for .tflite,
+MediaPipe Tasks' ImageClassifier for the .tflite files with metadata, ONNX Runtime for .onnx.
 
 Each returns the model's outputs on a batch of raw 0..255 images and the latency of one image at a time.
 """
@@ -22,6 +23,7 @@ TFJS_SCRIPT = ROOT / "tools" / "tfjs_predict.js"
 TFJS_PACKAGE = ROOT / "node_modules" / "@tensorflow" / "tfjs"
 LATENCY_IMAGES = 20
 LITERT_BATCH = 256
+ONNX_BATCH = 256
 TFJS_TIMEOUT_SECONDS = 1800
 
 
@@ -106,3 +108,50 @@ def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
         return y.astype(np.float64)
     scale, zero = detail["quantization"]
     return (y.astype(np.float64) - zero) * scale
+
+
+def run_mediapipe(path: Path, images: np.ndarray, latency_images: int = LATENCY_IMAGES) -> tuple[np.ndarray, float]:
+    """Scores of a .tflite file with metadata on ``images`` from MediaPipe Tasks' ImageClassifier, one image at
+    a time as an app calls it: each image's categories (all of them, by index) put back into one row.
+
+    MediaPipe takes RGB pictures: grayscale images are given as R = G = B (the model's first op makes them
+    gray again, exactly). The images are at the model's size, so MediaPipe's own resize leaves them as they are."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions
+    from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
+
+    rgb = np.ascontiguousarray(np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images, dtype=np.uint8)
+    options = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(path)))
+    scores, seconds = None, []
+    with ImageClassifier.create_from_options(options) as classifier:
+        for i, image in enumerate(rgb):
+            start = time.perf_counter()
+            result = classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
+            seconds.append(time.perf_counter() - start)
+            categories = result.classifications[0].categories
+            if scores is None:
+                scores = np.zeros((len(images), len(categories)))
+            for category in categories:
+                scores[i, category.index] = category.score
+    timed = seconds[1 : latency_images + 1] or seconds  # the first call warms up
+    return scores, 1000 * float(np.mean(timed))
+
+
+def run_onnx(path: Path, images: np.ndarray, latency_images: int = LATENCY_IMAGES) -> tuple[np.ndarray, float]:
+    """Outputs of an .onnx model on ``images`` from ONNX Runtime (CPU)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {name: batch.astype(np.float32)})[0]
+
+    outputs = np.concatenate([run(images[i : i + ONNX_BATCH]) for i in range(0, len(images), ONNX_BATCH)])
+    count = min(latency_images, len(images))
+    run(images[:1])
+    start = time.perf_counter()
+    for i in range(count):
+        run(images[i : i + 1])
+    latency = (time.perf_counter() - start) * 1000 / max(count, 1)
+    return outputs.astype(np.float64), latency

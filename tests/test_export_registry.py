@@ -26,23 +26,35 @@ def test_ids_and_files_are_unique_and_every_entry_is_complete():
 
 def test_cli_lists_and_validates_formats_from_the_registry():
     export = build_parser()._subparsers._group_actions[0].choices["export"]
-    text = " ".join(export.format_help().split())
-    assert " ".join(format_help().split()) in text
+    text = "".join(export.format_help().split())  # argparse wraps the help, at hyphens too
+    assert "".join(format_help().split()) in text
     assert all(fmt in text for fmt in FORMATS)
     assert parse_formats("all") == list(FORMATS) and parse_formats(" tfjs, tflite ") == ["tfjs", "tflite"]
-    with pytest.raises(StudioError, match=re.escape("Unknown export format 'onnx': choose from keras, savedmodel")):
-        parse_formats("tfjs,onnx")
+    with pytest.raises(StudioError, match=re.escape("Unknown export format 'coreml': choose from keras, savedmodel")):
+        parse_formats("tfjs,coreml")
 
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_snippet_is_filled_from_the_metadata(channels):
     meta = {"input": {"shape": [1, 28, 32, channels]}, "output": {"values": "logits (apply softmax)", "classes": 7}}
     snippets = [s for fmt in FORMATS for s in REGISTRY[fmt].snippets]
-    assert {s.title for s in snippets} >= {"JavaScript (TF.js)", "Android / Kotlin (LiteRT)", "Python (LiteRT)"}
+    assert {s.title for s in snippets} == {
+        "JavaScript (TF.js, browser)",
+        "Python (ONNX Runtime)",
+        "Android / Kotlin (LiteRT)",
+        "Python (LiteRT)",
+        "Python (MediaPipe Tasks)",
+        "Android / Kotlin (MediaPipe Tasks)",
+    }
     for snippet in snippets:
         code = snippet.code(meta)
         assert snippet.language and "28" in code and "32" in code, snippet.title
+        if snippet.language == "python":
+            compile(code, snippet.title, "exec")  # they are run on real exports in tests/test_export_snippets.py
+            assert ("logits → probabilities" in code) == (snippet.title != "Python (MediaPipe Tasks)")
     assert REGISTRY["tflite"].file in REGISTRY["tflite"].snippets[1].code(meta)
+    assert REGISTRY["mediapipe"].file in REGISTRY["mediapipe"].snippets[0].code(meta)
+    assert "async function classify()" in REGISTRY["tfjs"].snippets[0].code(meta), "no top-level await"
 
 
 def _results(**changes) -> dict[str, ExportResult]:
@@ -81,6 +93,17 @@ def test_fidelity_checks_fail_with_the_measured_detail():
     assert not loss.passed and loss.detail == "+5.00 points"
     size = checks["int8 file at most 30% of float32"]
     assert not size.passed and size.detail == "53%"
+
+
+def test_mediapipe_checks_top1_agreement():
+    results = _results()
+    results["mediapipe"] = ExportResult("mediapipe", "exports/mediapipe_float32.tflite", 380_000, 0.95, 2e-6, 0.5, 100)
+    results["mediapipe"].agreement = 0.985
+    checks = {c.label: c for c in fidelity_checks(results)}
+    agree = checks["MediaPipe float32 gives Keras's top-1 class on at least 99% of test images"]
+    assert not agree.passed and agree.detail == "98.50%"
+    row = next(r for r in comparison_rows(results) if r["format"] == REGISTRY["mediapipe"].label)
+    assert row["top-1 = Keras"] == 0.985 and row["runtime"] == "MediaPipe Tasks ImageClassifier"
 
 
 def test_a_failed_format_gets_no_check_and_a_failed_row():

@@ -150,6 +150,7 @@ def test_web_demo_with_hostile_names_runs_only_its_own_script(hostile_run, brows
     text = (tmp_path / "webdemo" / "index.html").read_text(encoding="utf-8")
     policy = csp_of(text)
     assert "script-src 'self';" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "connect-src 'none'" in policy, "the model comes as data in model.js: the demo fetches nothing"
     assert HOSTILE_RUN not in text and "<img src=x" not in text and "\u2028" not in text
     assert not re.search(r"<script>", text), "no inline script: the metadata is a JSON block"
     meta = json.loads(re.search(r'id="metadata">(.*?)</script>', text, re.S).group(1))
@@ -263,6 +264,9 @@ def test_the_web_demo_files_exist_and_hold_no_inline_script():
         '<script type="application/json" id="metadata">',
         '<script src="csp-shim.js">',
         '<script src="tf.min.js">',
+        '<script src="preprocess.js">',
+        '<script src="model.js">',
         '<script src="demo.js">',
     ]
-    assert "innerHTML" not in (WEBDEMO_TEMPLATE.parent / "demo.js").read_text()
+    for name in ("demo.js", "preprocess.js"):
+        assert "innerHTML" not in (WEBDEMO_TEMPLATE.parent / name).read_text()

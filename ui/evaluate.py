@@ -106,6 +106,10 @@ def try_it_block(run_dir: str, stamp: str, names: list[str]) -> None:
     p1, p2 = st.columns([1, 3])
     p1.image(pixels if pixels.shape[-1] == 3 else pixels[..., 0], caption="as the model sees it", width=160)
     p2.plotly_chart(prediction_figure(probs, names), key="try_chart")
+    st.caption(
+        "Resized with Pillow's bilinear filter, as in training: the exported web demo and the Export page's "
+        "snippets resize the same way, so they give this picture the same probabilities."
+    )
 
 
 def other_model_block(evaluation: Evaluation, images: np.ndarray) -> None:
