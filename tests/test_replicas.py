@@ -191,6 +191,25 @@ def pin_cookies(url: str, access_log: Path, ports: list[int]) -> dict[int, str]:
     return pins
 
 
+def check_first_visit(url: str, access_log: Path) -> None:
+    """A browser without the cookie gets one with its first response, and that first request went to the replica
+    the cookie sends all later ones to; a browser with it gets no other."""
+    response = urllib.request.urlopen(f"{url}/_stcore/health?first-visit", timeout=10)
+    cookies = [c for c in response.headers.get_all("Set-Cookie") or [] if c.startswith(f"{COOKIE}=")]
+    assert len(cookies) == 1 and "Path=/" in cookies[0] and "HttpOnly" in cookies[0], cookies
+    value = cookies[0].split(";")[0].split("=", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{32}", value), value
+    request = urllib.request.Request(f"{url}/_stcore/health", headers={"Cookie": f"{COOKIE}={value}"})
+    again = urllib.request.urlopen(request, timeout=10)
+    assert not [c for c in again.headers.get_all("Set-Cookie") or [] if c.startswith(f"{COOKIE}=")]
+    deadline = time.monotonic() + 10
+    while value not in routes(access_log):
+        assert time.monotonic() < deadline, access_log.read_text()[-2000:]
+        time.sleep(0.1)
+    (first,) = [line for line in access_log.read_text().splitlines() if "?first-visit" in line]
+    assert routes(access_log)[value] == {int(re.search(r"upstream=127\.0\.0\.1:(\d+)", first)[1])}
+
+
 def test_the_shipped_config_passes_nginx_t_inside_debians_nginx_conf(tmp_path):
     """Used as documented: copied into conf.d of Debian's own /etc/nginx, with its default site removed."""
     etc = tmp_path / "etc-nginx"
@@ -229,7 +248,7 @@ def epoch_shown(page) -> int:
 
 @pytest.mark.slow
 def test_two_replicas_behind_nginx_share_watch_queue_and_stop_one_run(tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     workspace = tmp_path / "runs"
     # One core for TensorFlow's trainer, one for two servers, nginx and three browser pages (2-core machine).
@@ -240,24 +259,21 @@ def test_two_replicas_behind_nginx_share_watch_queue_and_stop_one_run(tmp_path):
         ]
         url, access_log = stack.enter_context(nginx(tmp_path / "nginx", replicas))
         ports = [int(r.rsplit(":", 1)[1]) for r in replicas]
+        check_first_visit(url, access_log)
         pins = pin_cookies(url, access_log, ports)
         playwright = stack.enter_context(sync_playwright())
         chromium = b.launch(playwright)
         stack.callback(chromium.close)  # before Playwright stops (callbacks run last in, first out)
 
-        # Carol gets a short run ready through replica 2 (digits, the mnist preset, 1 epoch); Alice starts a long
-        # one through replica 1 (500 epochs).
-        carol = visitor(chromium, url, pins[ports[1]])
+        # Carol gets a short run ready through replica 2 (the built-in shapes, the mnist preset, 1 epoch); Alice
+        # starts a long one through replica 1 (500 epochs). Both open the Model page directly.
+        carol = visitor(chromium, f"{url}/model", pins[ports[1]])
+        alice = visitor(chromium, f"{url}/model", pins[ports[0]])  # both replicas warm their workers at once
         b.wait_for_app(carol)
-        b.select(carol, "Source", "Digits")
-        b.navigate(carol, "Model")
         b.select(carol, "Start from", "mnist —")
         b.set_slider(carol, "Epochs", 1)
         b.navigate(carol, "Train")
-        alice = visitor(chromium, url, pins[ports[0]])
         b.wait_for_app(alice)
-        b.select(alice, "Source", "Digits")
-        b.navigate(alice, "Model")
         b.select(alice, "Start from", "mnist —")
         epochs = b.widget(alice, "stSlider", "Epochs").locator('input[type="range"]')
         epochs.press("End")
@@ -268,27 +284,31 @@ def test_two_replicas_behind_nginx_share_watch_queue_and_stop_one_run(tmp_path):
         alice.get_by_text(EPOCH_TEXT).first.wait_for()  # it holds the workspace's trainer now
         (run_dir,) = b.run_dirs(workspace)
         run_id = run_dir.name
-        b.navigate(alice, "Dataset")  # her Train page would redraw four charts a second meanwhile
+        b.navigate(alice, "Model")  # her Train page would redraw four charts a second meanwhile
 
-        # Carol's start is queued behind it: her page says so at once, and again once her trainer waits.
-        b.click_button(carol, "start_training")
-        carol.get_by_text("is training in this workspace: yours is queued and starts when it ends").wait_for()
-
-        # Bob, on replica 2, opens the Train page: Alice's run is in his sidebar, listed, and watched live.
+        # Bob, on replica 2, opens the Train page: Alice's run is in his sidebar, his history (the newest run, so
+        # his run picker shows it) and his live view.
         bob = visitor(chromium, f"{url}/train", pins[ports[1]])
         sidebar = bob.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text(re.compile(rf"Training {run_id} \(another process\): epoch \d+/500")).wait_for()
         bob.locator(f"h3:has-text('Run {run_id}')").wait_for()
         bob.get_by_text("not by this server: followed through its run folder").wait_for()
+        picker = bob.get_by_role("combobox", name="Run", exact=True)
+        expect(picker).to_have_value(f"mnist on builtin:shapes · running · {run_id}", timeout=b.TIMEOUT_MS)
+
+        # Carol's start is queued behind it: her page says so at once, and again once her trainer waits.
+        b.click_button(carol, "start_training")
+        carol.get_by_text("is training in this workspace: yours is queued and starts when it ends").wait_for()
+
+        # Bob's page follows Alice's run with no click: the epoch moves; images/s, ETA and the curves are shown.
         first = epoch_shown(bob)
         deadline = time.monotonic() + 60
-        while epoch_shown(bob) <= first:  # the page polls the other replica's trainer, with no click
+        while epoch_shown(bob) <= first:
             assert time.monotonic() < deadline, "the watched run's progress did not move"
             time.sleep(0.5)
         for label in ("Epoch", "Images / s", "ETA"):
             assert b.metric(bob, label)
         assert bob.locator(".st-key-live_batch_loss").count(), "its live curves"
-        b.widget(bob, "stMultiSelect", "Compare runs").get_by_text("on builtin:digits").first.wait_for()  # listed
         carol.get_by_text(re.compile(rf"Queued behind run {run_id} \(process \d+")).wait_for()
 
         # Bob stops Alice's run from replica 2; Carol's then trains to its end, and Alice sees hers stopped.
