@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
-import multiprocessing.spawn
 import os
 import queue as queue_module
 import signal
@@ -33,35 +32,6 @@ from core.worker import hidden_main
 
 # "spawn": a fresh interpreter, never a fork of a server that already runs TensorFlow threads.
 _CONTEXT = multiprocessing.get_context("spawn")
-
-# A spawned child imports the module its parent's sys.modules["__main__"] names when it starts. hidden_main()
-# swaps that for a placeholder, but a script run that starts in another thread at that moment (a polling tab of
-# another visitor) installs the app script again: a trainer started then ran the whole app as it started and
-# died (seen in tests/test_replicas.py). So the starting thread also drops the main module from what it sends
-# the child, whatever sys.modules says meanwhile.
-_no_main = threading.local()
-_preparation_data = multiprocessing.spawn.get_preparation_data
-
-
-def _preparation_data_without_main(name: str) -> dict:
-    data = _preparation_data(name)
-    if getattr(_no_main, "active", False):
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
-
-
-multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
-
-
-def _start_without_main(process) -> None:
-    _no_main.active = True
-    try:
-        with hidden_main():
-            process.start()
-    finally:
-        _no_main.active = False
-
 
 POLL_SECONDS = 0.2
 
@@ -212,7 +182,8 @@ class JobManager:
             args=(job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, events, job.stop_event),
         )
         job.store.set_progress(phase=Phase.STARTING_PROCESS)
-        _start_without_main(process)  # the trainer must not run the app script again as it starts
+        with hidden_main():  # the trainer must not run the app script again as it starts
+            process.start()
         job.process = process
         result = None
         while result is None:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import multiprocessing.spawn
 import os
 import pickle
 import queue
@@ -83,6 +84,19 @@ _slots: tuple[int, threading.BoundedSemaphore] | None = None
 
 
 _main_lock = threading.Lock()
+_starting = threading.local()  # set while this thread starts a child: its preparation data names no __main__
+_preparation_data = multiprocessing.spawn.get_preparation_data
+
+
+def _preparation_data_without_main(name: str) -> dict:
+    data = _preparation_data(name)
+    if getattr(_starting, "active", False):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+multiprocessing.spawn.get_preparation_data = _preparation_data_without_main
 
 
 @contextmanager
@@ -92,14 +106,19 @@ def hidden_main():
     A spawned child imports its parent's ``__main__`` module again (as ``__mp_main__``). While Streamlit runs
     a page it installs the app script as ``__main__``, so every trainer and worker started from a page ran the
     whole app once more as it started (and a worker started by the app would start workers of its own).
-    Children here only run ``core`` functions: a bare placeholder is all they need."""
+    Children here only run ``core`` functions: they need no main module. The starting thread drops it from
+    the data the child gets (a thread-local flag: another tab's script run may install the app script as
+    ``__main__`` at that very moment, as seen in tests/test_replicas.py), and ``sys.modules`` shows a bare
+    placeholder meanwhile."""
     with _main_lock:
         main = sys.modules.get("__main__")
         placeholder = types.ModuleType("__main__")
         sys.modules["__main__"] = placeholder
+        _starting.active = True
         try:
             yield
         finally:
+            _starting.active = False
             if sys.modules.get("__main__") is placeholder:  # a script run may have installed its own meanwhile
                 sys.modules["__main__"] = main
 

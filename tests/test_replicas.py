@@ -96,20 +96,20 @@ def test_a_run_another_process_trains_is_viewed_from_its_folder(tmp_path):
 def test_a_trainer_starts_clean_while_other_tabs_rerun_the_app(tmp_path, monkeypatch):
     """A polling tab's script run may install the app script as __main__ in the very moment a trainer is spawned;
     the trainer must not run it (it did once here: the app script started workers in the child and it died)."""
-    import contextlib
     import sys
     import types
 
-    import core.jobs as jobs
+    from core.worker import _CONTEXT, hidden_main
 
     app = tmp_path / "app.py"
     app.write_text("raise SystemExit(3)  # the app script: a child that runs it dies\n")
     script_main = types.ModuleType("__main__")
     script_main.__file__ = str(app)
-    monkeypatch.setitem(sys.modules, "__main__", script_main)
-    monkeypatch.setattr(jobs, "hidden_main", contextlib.nullcontext)  # as if a script run had just put it back
-    child = jobs._CONTEXT.Process(target=time.sleep, args=(0,))
-    jobs._start_without_main(child)
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
+    child = _CONTEXT.Process(target=time.sleep, args=(0,))
+    with hidden_main():
+        sys.modules["__main__"] = script_main  # another tab's script run, at this very moment
+        child.start()
     child.join(60)
     assert child.exitcode == 0
 
