@@ -75,7 +75,8 @@ def cli(*args: str, workspace: Path, **kwargs) -> subprocess.Popen:
 def test_the_app_queues_behind_a_cli_training_and_can_stop_it(tmp_path):
     trainer = cli("train", "--data", "builtin:digits", "--preset", "mnist", "--epochs", "200", workspace=tmp_path)
     try:
-        wait_for(lambda: current_holder(tmp_path) is not None)
+        # The trainer takes the lock, then marks its run running: wait for both.
+        wait_for(lambda: current_holder(tmp_path) is not None and list_runs(tmp_path)[0].state == RunState.RUNNING)
         (cli_run,) = list_runs(tmp_path)
         assert current_holder(tmp_path).run_id == cli_run.run_id and cli_run.state == RunState.RUNNING
 
