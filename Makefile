@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_evaluation.py
+	$(BIN)/python benchmarks/bench_viewers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

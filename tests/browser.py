@@ -1,5 +1,6 @@
 """Driving the real app in headless Chromium: a server on a free port, and waits and actions that follow
-how Streamlit's own end-to-end tests wait (health endpoint, connected, script not running)."""
+how Streamlit's own end-to-end tests wait (health endpoint, connected, script not running); and the CPU
+seconds a process (the server) and its children have used, from /proc."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 TIMEOUT_MS = 120_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of utime and stime in /proc/<pid>/stat
 
 
 def run_dirs(workspace: Path) -> list[Path]:
@@ -37,10 +39,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(workspace: Path, log: Path, env: dict[str, str] | None = None):
-    """``streamlit run`` on a free loopback port; yields its URL once /_stcore/health answers ok.
+def streamlit_process(workspace: Path, log: Path, env: dict[str, str] | None = None):
+    """``streamlit run`` on a free loopback port; yields ``(url, process)`` once /_stcore/health answers ok.
 
-    ``env`` adds settings for the server (allowed data folders, roles) on top of the test's environment."""
+    ``process`` is the server itself (``process.pid`` for :func:`cpu_seconds`): ``python -m streamlit`` serves
+    in the process it starts in. ``env`` adds settings for the server (allowed data folders, roles) on top of
+    the test's environment."""
     port = free_port()
     env = {**os.environ, "CNN_STUDIO_WORKSPACE": str(workspace), **(env or {})}
     with open(log, "w") as out:
@@ -75,13 +79,74 @@ def streamlit_server(workspace: Path, log: Path, env: dict[str, str] | None = No
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def streamlit_server(workspace: Path, log: Path, env: dict[str, str] | None = None):
+    """``streamlit run`` on a free loopback port; yields its URL once /_stcore/health answers ok.
+
+    ``env`` adds settings for the server (allowed data folders, roles) on top of the test's environment."""
+    with streamlit_process(workspace, log, env) as (url, _):
+        yield url
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses):
+    index 0 is the state (field 3 in proc(5)), 1 the parent pid, 11 utime, 12 stime."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds one process has used so far, user + system, all its threads, its children excluded (the
+    trainer and request workers are processes of their own: see :func:`child_cpu_seconds`)."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below ``pid`` (children, their children, …)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents.setdefault(int(_stat(int(entry))[1]), []).append(int(entry))
+            except (OSError, IndexError):  # gone meanwhile
+                pass
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def process_name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def child_cpu_seconds(pid: int, name: str | None = None) -> float:
+    """CPU seconds used so far by the live processes below ``pid`` (those whose name starts with ``name``, when
+    given). A child that exits between two readings takes its seconds with it: compare readings taken while
+    the same children live."""
+    total = 0.0
+    for child in descendants(pid):
+        if name is None or process_name(child).startswith(name):
+            try:
+                total += cpu_seconds(child)
+            except OSError:
+                pass
+    return total
 
 
 def launch(playwright):
@@ -168,6 +233,23 @@ def expect_metric(page, label: str, value: str, timeout: float = 60.0) -> None:
 def navigate(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
     wait_for_app(page)
+
+
+# Per page, the element that shows it has drawn its content, not only its title: (data-testid, label). The run
+# pages (Train's history, Evaluate, Export) need a finished run in the workspace.
+PAGE_CONTENT = {
+    "Dataset": ("stMetric", "Images"),
+    "Model": ("stMetric", "Parameters"),
+    "Train": ("stHeading", "Run history"),
+    "Evaluate": ("stMetric", "Test accuracy"),
+    "Export": ("stMultiSelect", "Formats"),
+}
+
+
+def wait_for_page(page, title: str, timeout: float = TIMEOUT_MS) -> None:
+    """Wait until page ``title`` shows its title and its content (:data:`PAGE_CONTENT`)."""
+    page.locator("h1").filter(has_text=title).first.wait_for(timeout=timeout)
+    widget(page, *PAGE_CONTENT[title]).wait_for(timeout=timeout)
 
 
 def screenshot(page, path: Path) -> None:
