@@ -76,3 +76,19 @@ def trained_run(tmp_path_factory):
     result = train_run(config, workspace)
     assert result.status == "finished", result.error
     return load_run(Path(result.run_dir))
+
+
+@pytest.fixture(scope="module")
+def digits_export(trained_run, tmp_path_factory):
+    """The trained digits run exported in every format (made once per session, tests/export_fixtures.py)."""
+    from tests import export_fixtures
+
+    return export_fixtures.digits_export(trained_run, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def shapes_export(tmp_path_factory):
+    """An RGB logits Shapes run exported in every format (made once per session)."""
+    from tests import export_fixtures
+
+    return export_fixtures.shapes_export(tmp_path_factory)

@@ -20,7 +20,6 @@ from core.runs import load_run
 from core.runtimes import run_litert, run_mediapipe, run_onnx, run_tfjs
 from core.tflite_metadata import read_metadata
 from core.training import train_run
-from tests import export_fixtures
 from tests.conftest import class_zip, make_class_files
 from tests.export_fixtures import copy_run
 
@@ -30,16 +29,6 @@ TFLITE_FORMATS = [f for f in FORMATS if REGISTRY[f].file.endswith(".tflite")]
 MEDIAPIPE_FORMATS = [f for f in FORMATS if f.startswith("mediapipe")]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def digits_export(trained_run, tmp_path_factory):
-    return export_fixtures.digits_export(trained_run, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def shapes_export(tmp_path_factory):
-    return export_fixtures.shapes_export(tmp_path_factory)
 
 
 def keras_probs(run, count=None):

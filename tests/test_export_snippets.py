@@ -18,22 +18,11 @@ from PIL import Image
 
 from core.evaluation import load_run_model, predict_image, run_config
 from core.formats import FORMATS, REGISTRY
-from tests import export_fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 PRINTED = 5e-5  # the snippets print probabilities with 4 decimals
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def digits_export(trained_run, tmp_path_factory):
-    return export_fixtures.digits_export(trained_run, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def shapes_export(tmp_path_factory):
-    return export_fixtures.shapes_export(tmp_path_factory)
 
 
 def rendered(run) -> dict[str, tuple[str, str]]:

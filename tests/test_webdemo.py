@@ -19,7 +19,6 @@ from PIL import Image
 
 from core.evaluation import load_run_model, load_test_data, predict_image, probabilities, run_config
 from core.formats import REGISTRY
-from tests import export_fixtures
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
 ATOL = 1e-4
@@ -27,16 +26,6 @@ FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-st
 UPSCALE = 8  # the camera's frames are 8x the model's size: the demo shrinks them as the app shrinks pictures
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def digits_export(trained_run, tmp_path_factory):
-    return export_fixtures.digits_export(trained_run, tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def shapes_export(tmp_path_factory):
-    return export_fixtures.shapes_export(tmp_path_factory)
 
 
 def unzip_demo(run, results, folder: Path) -> Path:
