@@ -43,7 +43,7 @@ lint: install
 test: install $(CHROMIUM) $(NGINX) lint
 	$(BIN)/python -m pytest
 
-bench: install
+bench: install $(CHROMIUM)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_evaluation.py
