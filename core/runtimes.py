@@ -84,7 +84,12 @@ def run_litert(path: Path, images: np.ndarray, latency_images: int = LATENCY_IMA
         interpreter.invoke()
         return _dequantize(interpreter.get_tensor(out["index"]), out)
 
-    outputs = np.concatenate([run(images[i : i + LITERT_BATCH]) for i in range(0, len(images), LITERT_BATCH)])
+    return _outputs_and_latency(run, images, LITERT_BATCH, latency_images)
+
+
+def _outputs_and_latency(run, images: np.ndarray, batch: int, latency_images: int) -> tuple[np.ndarray, float]:
+    """``run`` over all images in batches, and its milliseconds per image one at a time (after one warm-up)."""
+    outputs = np.concatenate([run(images[i : i + batch]) for i in range(0, len(images), batch)])
     count = min(latency_images, len(images))
     run(images[:1])
     start = time.perf_counter()
@@ -147,11 +152,4 @@ def run_onnx(path: Path, images: np.ndarray, latency_images: int = LATENCY_IMAGE
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(None, {name: batch.astype(np.float32)})[0]
 
-    outputs = np.concatenate([run(images[i : i + ONNX_BATCH]) for i in range(0, len(images), ONNX_BATCH)])
-    count = min(latency_images, len(images))
-    run(images[:1])
-    start = time.perf_counter()
-    for i in range(count):
-        run(images[i : i + 1])
-    latency = (time.perf_counter() - start) * 1000 / max(count, 1)
-    return outputs.astype(np.float64), latency
+    return _outputs_and_latency(run, images, ONNX_BATCH, latency_images)

@@ -38,6 +38,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(url: str, process, seconds: float, failure) -> None:
+    """Until ``url``/_stcore/health answers ok (a Streamlit server, or nginx in front of one); RuntimeError with
+    ``failure()`` when ``process`` ends or ``seconds`` pass first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(failure())
+        time.sleep(0.2)
+
+
 @contextmanager
 def streamlit_process(workspace: Path, log: Path, env: dict[str, str] | None = None):
     """``streamlit run`` on a free loopback port; yields ``(url, process)`` once /_stcore/health answers ok.
@@ -69,16 +84,7 @@ def streamlit_process(workspace: Path, log: Path, env: dict[str, str] | None = N
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_healthy(url, process, 120, lambda: f"streamlit did not start:\n{log.read_text()[-3000:]}")
         yield url, process
     finally:
         process.terminate()

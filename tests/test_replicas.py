@@ -166,15 +166,7 @@ def nginx(prefix: Path, replica_urls: list[str]):
     process = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (prefix / "error.log").read_text()
-            time.sleep(0.2)
+        b.wait_healthy(url, process, 30, lambda: (prefix / "error.log").read_text())
         yield url, access_log
     finally:
         process.terminate()
