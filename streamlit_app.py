@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui.access import identity_sidebar
 from ui.jobs import sidebar_status
+from ui.state import sync_link
 from ui.workers import pool
 
 st.set_page_config(page_title="CNN Studio", page_icon=":material/neurology:", layout="wide")
@@ -16,6 +17,7 @@ page = st.navigation(
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
     ]
 )
+sync_link()  # the URL carries the session's settings and run: a reload or a shared link restores them
 sidebar_status()  # every page's sidebar shows a running job's progress
 identity_sidebar()  # on a server with roles: who you are and what you may do
 pool()  # the warm TensorFlow workers start with the first visitor (the web process never imports it)

@@ -18,6 +18,8 @@ COMPARED_METRICS = ["val_accuracy", "val_loss", "accuracy", "loss"]
 
 cfg = config()
 mgr = manager()
+if can(Action.TRAIN):
+    mgr.prepare()  # a trainer imports TensorFlow now, so that Start starts at once
 st.title("Train")
 
 # --- Start ------------------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ if run.state.live and mgr.get(chosen) is None and chosen != shown:
         mgr.stop(chosen)
         st.toast("Asked it to stop at its next step…")
 if chosen != shown:  # the live view above draws that one's
-    draw_curves(*read_metrics(run.path), key="saved")
+    draw_curves(*read_metrics(run.path), key="saved", run_id=chosen)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 with c1:

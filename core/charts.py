@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from core.metrics import Evaluation
 
 SMOOTHING = 0.8  # exponential moving average weight, as TensorBoard's default-ish slider
+MAX_BATCH_POINTS = 400  # per batch curve: about one point per 2 pixels of a half-page chart
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#ff7f0e"
 
 
@@ -82,13 +83,24 @@ def pixel_histogram_figure(histograms: np.ndarray) -> go.Figure:
     return fig
 
 
+def thinned(values: list, limit: int = MAX_BATCH_POINTS) -> list:
+    """At most about ``limit`` evenly spaced items, the last always kept: a long run's batch curves stay light to
+    build, send and draw in every watching tab (#18) and look the same at chart width."""
+    if len(values) <= limit:
+        return values
+    stride = -(-len(values) // limit)
+    kept = values[::stride]
+    return kept if (len(values) - 1) % stride == 0 else [*kept, values[-1]]
+
+
 def batch_loss_figure(batches: list[dict]) -> go.Figure:
-    steps = [b["step"] for b in batches]
-    losses = [b["loss"] for b in batches]
+    steps = thinned([b["step"] for b in batches])
+    raw = [b["loss"] for b in batches]
+    losses, smoothed = thinned(raw), thinned(smooth(raw))  # smoothed over every batch, then thinned
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=steps, y=losses, name="batch loss", mode="lines", line=dict(color="#9ecae1", width=1)))
     fig.add_trace(
-        go.Scatter(x=steps, y=smooth(losses), name="smoothed", mode="lines", line=dict(color=TRAIN_COLOUR, width=2))
+        go.Scatter(x=steps, y=smoothed, name="smoothed", mode="lines", line=dict(color=TRAIN_COLOUR, width=2))
     )
     return _layout(fig, "Batch loss", "step", "loss")
 
@@ -121,7 +133,7 @@ def epoch_figure(epochs: list[dict], metric: str) -> go.Figure:
 
 
 def lr_figure(batches: list[dict], epochs: list[dict]) -> go.Figure:
-    records, x_key = (batches, "step") if batches else (epochs, "epoch")
+    records, x_key = (thinned(batches), "step") if batches else (epochs, "epoch")
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(

@@ -12,6 +12,7 @@ MetricsStore, the only thing pages read.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import multiprocessing
 import os
 import queue as queue_module
@@ -28,12 +29,15 @@ from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, w
 from core.status import STATUS_FILE, Phase, Progress, RunState, read_progress, update_status
 from core.trainer_lock import current_holder, request_stop
 from core.training import TrainResult, create_run, train_run
-from core.worker import hidden_main
+from core.worker import hidden_main, launch
 
 # "spawn": a fresh interpreter, never a fork of a server that already runs TensorFlow threads.
 _CONTEXT = multiprocessing.get_context("spawn")
 
 POLL_SECONDS = 0.2
+# Imported by a spare trainer while it waits for a job: TensorFlow, Keras and the training code (about 10 s of
+# a click's wait otherwise, #15).
+TRAINER_PRELOAD = ("keras", "core.callbacks", "core.models")
 
 
 class _QueueStore:
@@ -97,6 +101,72 @@ def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dic
     events.put(("result", result.to_dict()))
 
 
+def _spare_trainer(conn, events, stop) -> None:
+    """A trainer started before the click: it imports TensorFlow, says so, then waits for its one job (the
+    arguments of :func:`_train_in_child`) and trains it. The server's end (a closed pipe) ends it; so does the
+    server's death while it waits (it was started from the launcher thread, which lives as long as the server)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    for module in TRAINER_PRELOAD:
+        importlib.import_module(module)
+    try:
+        conn.send("ready")  # the job may already be on its way, its sender gone: nobody needs to hear it then
+    except OSError:
+        pass
+    try:
+        job = conn.recv()
+    except (EOFError, OSError):
+        return
+    conn.close()
+    _train_in_child(*job, events, stop)
+
+
+class SpareTrainer:
+    """One trainer process kept waiting with TensorFlow imported, so that a click starts training at once; the
+    manager starts another after each run that used one."""
+
+    def __init__(self) -> None:
+        self.events = _CONTEXT.Queue()
+        self.stop_event = _CONTEXT.Event()
+        self._conn, child_end = _CONTEXT.Pipe(duplex=True)
+        self.process = _CONTEXT.Process(
+            target=_spare_trainer, args=(child_end, self.events, self.stop_event), daemon=True, name="train-spare"
+        )
+
+        def start() -> None:
+            with hidden_main():
+                self.process.start()
+
+        launch(start)
+        child_end.close()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether it has imported TensorFlow within ``timeout`` s (a job sent earlier simply waits for that)."""
+        try:
+            return self._conn.poll(timeout) and self._conn.recv() == "ready"
+        except (EOFError, OSError):
+            return False
+
+    def take(self, job_args: tuple) -> bool:
+        """Hand it its job; False when it has died meanwhile."""
+        if not self.process.is_alive():
+            return False
+        try:
+            self._conn.send(job_args)
+        except OSError:
+            return False
+        self._conn.close()
+        return True
+
+    def discard(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=10)
+        self._conn.close()
+
+
 @dataclass
 class Job:
     run_dir: Path
@@ -142,6 +212,25 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._active: Job | None = None
         self._worker: threading.Thread | None = None
+        self._spare: SpareTrainer | None = None
+        self._keep_spare = False
+
+    def prepare(self) -> None:
+        """Keep a spare trainer waiting from now on (the Train page calls this as it is drawn): the next start
+        skips importing TensorFlow. Cheap when one is already waiting."""
+        with self._lock:
+            self._keep_spare = True
+            if self._spare is None or not self._spare.process.is_alive():
+                self._spare = SpareTrainer()
+
+    def spare_pid(self) -> int | None:
+        with self._lock:
+            return self._spare.process.pid if self._spare is not None and self._spare.process.is_alive() else None
+
+    def _take_spare(self) -> SpareTrainer | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        return spare
 
     def submit(
         self, config: StudioConfig, uploads: dict | None = None, name: str | None = None, owner: str | None = None
@@ -169,21 +258,33 @@ class JobManager:
                 job.state = RunState.RUNNING
                 self._active = job
             job.result = self._run_child(job)
+            if self._keep_spare:  # the next trainer imports TensorFlow now, not while this run trained
+                self.prepare()
             job.uploads = None  # uploaded bytes are not kept once the run has its own copy of the split
             job.state = job.result.status
 
     def _run_child(self, job: Job) -> TrainResult:
-        events = _CONTEXT.Queue()
         started = time.time()
-        process = _CONTEXT.Process(
-            target=_train_in_child,
-            name=f"train-{job.run_id}",
-            daemon=True,
-            args=(job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, events, job.stop_event),
-        )
         job.store.set_progress(phase=Phase.STARTING_PROCESS)
-        with hidden_main():  # the trainer must not run the app script again as it starts
-            process.start()
+        job_args = (job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads)
+        spare = self._take_spare()
+        if spare is not None and spare.take(job_args):
+            process, events = spare.process, spare.events
+            asked, job.stop_event = job.stop_event, spare.stop_event  # a Stop from now on reaches that process
+            if asked.is_set():
+                job.stop_event.set()
+        else:
+            if spare is not None:
+                spare.discard()
+            events = _CONTEXT.Queue()
+            process = _CONTEXT.Process(
+                target=_train_in_child,
+                name=f"train-{job.run_id}",
+                daemon=True,
+                args=(*job_args, events, job.stop_event),
+            )
+            with hidden_main():  # the trainer must not run the app script again as it starts
+                process.start()
         job.process = process
         result = None
         while result is None:

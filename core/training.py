@@ -189,7 +189,12 @@ def _wait_for_lock(lock: TrainerLock, run_dir: Path, store, stop_event) -> bool:
     def should_stop() -> bool:
         return stop_event.is_set() or stop_requested(run_dir)
 
-    return lock.acquire(should_stop, on_wait)
+    if not lock.acquire(should_stop, on_wait):
+        return False
+    if should_stop():  # asked while it waited in another server's queue, where Stop could reach only the folder
+        lock.release()
+        return False
+    return True
 
 
 def _train_locked(

@@ -372,7 +372,8 @@ _launcher_lock = threading.Lock()
 _launcher: _Launcher | None = None
 
 
-def _launch(function: Callable[[], None]) -> None:
+def launch(function: Callable[[], None]) -> None:
+    """Run ``function`` (which starts a child) on the launcher thread, which lives as long as the process."""
     global _launcher
     with _launcher_lock:
         if _launcher is None:
@@ -403,7 +404,7 @@ class WarmWorker:
             with hidden_main():
                 self._process.start()
 
-        _launch(start)
+        launch(start)
         child_end.close()
 
     def stop(self) -> None:

@@ -33,3 +33,14 @@ def test_history_rows_show_each_runs_state_and_scores(tmp_path):
     assert [r["run"] for r in rows] == ["20260102-b", "20260101-a"], "newest first"
     assert rows[1]["status"] == "finished" and rows[1]["test acc"] == "0.912" and rows[1]["parameters"] == "1,234"
     assert rows[0]["status"] == "failed" and rows[0]["test acc"] == "—" and rows[0]["duration"] == "12 s"
+
+
+def test_a_long_run_sends_a_few_hundred_batch_points_with_the_last_one():
+    from core.charts import MAX_BATCH_POINTS, batch_loss_figure, lr_figure, thinned
+
+    batches = [{"step": i + 1, "loss": 1 / (i + 1), "lr": 1e-3} for i in range(5003)]
+    for figure in (batch_loss_figure(batches), lr_figure(batches, [])):
+        for trace in figure.data:
+            assert len(trace.x) <= MAX_BATCH_POINTS + 1 and trace.x[-1] == 5003 and trace.x[0] == 1
+    assert thinned(list(range(10)), 4) == [0, 3, 6, 9] and thinned(list(range(11)), 4) == [0, 3, 6, 9, 10]
+    assert thinned(list(range(5)), 10) == list(range(5))

@@ -258,3 +258,34 @@ def test_cli_help_documents_train():
     ):
         assert flag in out.stdout
     assert "python -m core train" in run_cli("--help", cwd=ROOT).stdout
+
+
+@pytest.mark.slow
+def test_a_spare_trainer_imports_tensorflow_before_the_click_and_is_replaced_after_the_run(tmp_path):
+    manager = JobManager(tmp_path)
+    manager.prepare()  # what drawing the Train page does
+    spare = manager.spare_pid()
+    assert spare is not None and manager._spare.wait_ready(120), "the spare imports TensorFlow and says so"
+    job = manager.submit(digits_config(epochs=1))
+    manager.wait(job.run_id)
+    assert job.result.status == "finished"
+    assert read_status(job.run_dir).pid == spare, "the run trained in the process that was waiting"
+    wait_for(lambda: manager.spare_pid() not in (None, spare), timeout=30)
+    # Started at once, before the new spare has imported TensorFlow; Stop reaches a run trained by a spare.
+    stopped = manager.submit(digits_config(epochs=200))
+    wait_for(lambda: len(stopped.store.snapshot()[1]) >= 1)
+    assert manager.stop(stopped.run_id)
+    manager.wait(stopped.run_id)
+    assert stopped.result.status == "stopped"
+
+
+def test_a_run_stopped_while_queued_elsewhere_never_starts(tmp_path):
+    from core.trainer_lock import request_stop
+    from core.training import create_run
+
+    config = digits_config(epochs=5)
+    run_dir = create_run(tmp_path, config)
+    request_stop(run_dir)  # what Stop on another replica does to a run queued in this server's memory
+    result = train_run(config, tmp_path, run_dir=run_dir)
+    assert result.status == "stopped" and result.epochs_completed == 0 and result.error == "Stopped before it started."
+    assert not (run_dir / "best.keras").exists() and read_status(run_dir).started is None

@@ -75,15 +75,22 @@ def run_selectbox(runs: list, key: str, label: str = "Run"):
     ids = [r.run_id for r in runs]
     by_id = {r.run_id: r for r in runs}
     preferred = st.session_state.get("selected_run")
+    if preferred in ids:  # the run chosen on another page, or just started: the widget's own state is older
+        st.session_state[key] = preferred
     chosen = st.selectbox(
         label,
         ids,
-        index=ids.index(preferred) if preferred in ids else 0,
         key=key,
+        on_change=_remember_run,
+        args=(key,),
         format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state}{_damaged_mark(by_id[rid])} · {rid}",
     )
     st.session_state["selected_run"] = chosen
     return by_id[chosen]
+
+
+def _remember_run(key: str) -> None:
+    st.session_state["selected_run"] = st.session_state[key]
 
 
 def _damaged_mark(run) -> str:

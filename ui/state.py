@@ -16,17 +16,41 @@ import streamlit as st
 from core.config import FIELDS, StudioConfig, field_info, field_paths, get_field, set_field
 from core.errors import StudioError
 from core.fields import FieldInfo, number_text, shown
+from core.links import RUN_PARAM, config_from_link, link_params
 
 CONFIG_KEY = "studio_config"
+LINK_PROBLEMS_KEY = "link_problems"
 SECTIONS = tuple(dict.fromkeys(info.section for info in FIELDS.values()))
 MAX_RADIO_CHOICES = 3
 LIST_COLUMNS = 3  # list items (filters per block, units per dense layer) side by side
 
 
 def config() -> StudioConfig:
+    """The session's config; a new session (a first visit, a reload, a shared link) starts from its link."""
     if CONFIG_KEY not in st.session_state:
-        st.session_state[CONFIG_KEY] = StudioConfig()
+        params = st.query_params.to_dict()
+        restored, problems = config_from_link(params)
+        st.session_state[CONFIG_KEY] = restored
+        st.session_state[LINK_PROBLEMS_KEY] = problems
+        if params.get(RUN_PARAM):
+            st.session_state.setdefault("selected_run", params[RUN_PARAM])
     return st.session_state[CONFIG_KEY]
+
+
+def sync_link() -> None:
+    """Keep the browser's URL equal to the session's link (its changed settings and chosen run), so a reload or a
+    copied link opens the same state; and say once what a link had that could not be used. The entry calls it
+    on every script run, before the page: widget changes reach the config in their callbacks, before the script.
+
+    Why not the widgets' own ``bind="query-params"``: a widget is bound only while its page draws it, and a reload
+    on the Train page must restore the dataset and model fields the Dataset and Model pages draw; the config
+    (session state) is the lasting copy here, so the URL follows it."""
+    cfg = config()
+    for problem in st.session_state.pop(LINK_PROBLEMS_KEY, None) or []:
+        st.toast(problem)
+    wanted = link_params(cfg, st.session_state.get("selected_run"))
+    if st.query_params.to_dict() != wanted:  # only a change goes to the browser
+        st.query_params.from_dict(wanted)
 
 
 def replace_config(new: StudioConfig) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import streamlit as st
 
 from core.access import Action
@@ -13,15 +16,44 @@ from ui.jobs import POLL_SECONDS, live_now, manager, poll_while_live, progress_t
 STATE_STYLE = {"finished": st.success, "stopped": st.warning, "failed": st.error, "interrupted": st.warning}
 
 
-def draw_curves(batches: list[dict], epochs: list[dict], key: str) -> None:
+FIGURES_KEPT = 16  # curve sets kept for all sessions: a few runs, a few versions each
+
+_figures: OrderedDict[tuple, tuple] = OrderedDict()
+_figures_lock = threading.Lock()
+
+
+def curve_figures(run_id: str, batches: list[dict], epochs: list[dict]) -> tuple:
+    """The four figures of a run's curves as they are now, built once for every session that shows them: a room
+    watching one run would otherwise build the same four figures in each tab every second (#18). Read-only
+    after building (Streamlit only serializes them)."""
+    version = (run_id, len(batches), batches[-1]["step"] if batches else 0, len(epochs), str(epochs[-1:]))
+    with _figures_lock:
+        if version in _figures:
+            _figures.move_to_end(version)
+            return _figures[version]
+    figures = (
+        batch_loss_figure(batches),
+        epoch_figure(epochs, "loss"),
+        epoch_figure(epochs, "accuracy"),
+        lr_figure(batches, epochs),
+    )
+    with _figures_lock:
+        _figures[version] = figures
+        while len(_figures) > FIGURES_KEPT:
+            _figures.popitem(last=False)
+    return figures
+
+
+def draw_curves(batches: list[dict], epochs: list[dict], key: str, run_id: str) -> None:
     """Batch loss, epoch loss and accuracy (training vs validation) and the learning rate."""
+    batch_loss, epoch_loss, epoch_accuracy, rate = curve_figures(run_id, batches, epochs)
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(batch_loss_figure(batches), key=f"{key}_batch_loss")
-        st.plotly_chart(epoch_figure(epochs, "loss"), key=f"{key}_epoch_loss")
+        st.plotly_chart(batch_loss, key=f"{key}_batch_loss")
+        st.plotly_chart(epoch_loss, key=f"{key}_epoch_loss")
     with right:
-        st.plotly_chart(epoch_figure(epochs, "accuracy"), key=f"{key}_epoch_accuracy")
-        st.plotly_chart(lr_figure(batches, epochs), key=f"{key}_lr")
+        st.plotly_chart(epoch_accuracy, key=f"{key}_epoch_accuracy")
+        st.plotly_chart(rate, key=f"{key}_lr")
 
 
 def live_view() -> str | None:
@@ -41,6 +73,9 @@ def _live_fragment(live_at_run: tuple[str, ...]) -> str | None:
         view = mgr.view(live[0])
     if view is None:
         return None
+    # Kept for this session: once it ends, the page shows its result until the user closes it (a reload while
+    # it trains lands here too).
+    st.session_state["watch_run"] = view.run_id
     progress = view.progress
     st.subheader(f"Run {view.run_id}")
     if view.elsewhere:
@@ -48,14 +83,16 @@ def _live_fragment(live_at_run: tuple[str, ...]) -> str | None:
     if view.state == RunState.QUEUED:
         st.info(f"Queued behind {_ahead_of(view, live)}: it starts when that run ends.")
     elif view.state == RunState.RUNNING and progress.phase != Phase.TRAINING:
-        st.progress(0.0, text=f"{progress.text()}…")
+        # Never backwards: after the last epoch the bar stays full while the test split is scored.
+        st.progress(1.0 if progress.phase == Phase.TESTING else 0.0, text=f"{progress.text()}…")
     elif view.state == RunState.RUNNING:
         st.progress(progress.fraction, text=progress_text(view))
         m1, m2, m3, m4 = st.columns(4)
         m1.metric("Epoch", f"{progress.epoch}/{progress.epochs}")
-        m2.metric("Images / s", f"{progress.images_per_second or 0:,.0f}")
+        # Unknown until the first batches are timed: a dash, not a zero that reads as a measurement.
+        m2.metric("Images / s", f"{progress.images_per_second:,.0f}" if progress.images_per_second else "–")
         m3.metric("Elapsed", f"{progress.elapsed:.0f} s")
-        m4.metric("ETA", f"{progress.eta or 0:.0f} s")
+        m4.metric("ETA", f"{progress.eta:.0f} s" if progress.eta else "–")
     if view.state.live:
         may_stop = can(Action.STOP, view.owner)
         stop_help = "Ends at the next batch; the best weights so far are kept."
@@ -68,18 +105,23 @@ def _live_fragment(live_at_run: tuple[str, ...]) -> str | None:
             st.toast("Stopping at the next batch…")
     else:
         show_result(view.result)
+        st.button("Close", key="close_watched_run", on_click=_close, help="Hide this run's result from the top.")
         other = next((mgr.view(rid) for rid in live if rid != view.run_id), None)
         if other is not None:
             st.caption(f"Run {other.run_id} is {other.state} in this workspace now.")
             st.button(f"Watch run {other.run_id}", key="watch_live_run", on_click=_watch, args=(other.run_id,))
     if view.batches or view.epochs:  # a queued run has none yet: four empty charts redrawn every second cost
-        draw_curves(view.batches, view.epochs, key="live")
+        draw_curves(view.batches, view.epochs, key="live", run_id=view.run_id)
     return view.run_id
 
 
 def _stop(run_id: str) -> None:
     if manager().stop(run_id):
         st.session_state["stopping"] = run_id
+
+
+def _close() -> None:
+    st.session_state.pop("watch_run", None)
 
 
 def _watch(run_id: str) -> None:
