@@ -171,7 +171,9 @@ def add_serve_parser(commands) -> None:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"default {DEFAULT_PORT}")
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"the address to listen on (default {DEFAULT_HOST})")
     serve.add_argument(
-        "--no-batching", action="store_true", help="one model call per request (for comparison: it is slower)"
+        "--no-batching",
+        action="store_true",
+        help="each request calls Keras's model.predict on its own, the naive way (for comparison: it is slower)",
     )
 
 

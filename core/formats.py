@@ -705,6 +705,14 @@ MEDIAPIPE = "MediaPipe Tasks ImageClassifier"
 _ENTRIES = (
     ExportFormat("keras", "Keras (.keras)", "model.keras", _convert_keras, _run_keras, "Keras (TensorFlow)"),
     ExportFormat(
+        "savedmodel",
+        "TensorFlow SavedModel (TensorFlow Serving layout)",
+        "saved_model.zip",
+        _convert_savedmodel,
+        _run_savedmodel,
+        "TensorFlow",
+    ),
+    ExportFormat(
         "h5",
         "Keras HDF5 (.h5, loads in Keras 3 and tf_keras)",
         "model.h5",
@@ -723,14 +731,6 @@ _ENTRIES = (
         "Keras (a new model of the run's config)",
         tolerance=FLOAT_TOLERANCE,
         short="weights",
-    ),
-    ExportFormat(
-        "savedmodel",
-        "TensorFlow SavedModel (TensorFlow Serving layout)",
-        "saved_model.zip",
-        _convert_savedmodel,
-        _run_savedmodel,
-        "TensorFlow",
     ),
     ExportFormat(
         "tfjs",

@@ -62,6 +62,8 @@ class ServedRun:
     class_names: list[str]
     output: str  # the signature's output name: probabilities or logits
     run_id: str = ""
+    # What a naive server calls per request (Keras's model.predict), for the benchmark's comparison.
+    predict_naive: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -220,8 +222,8 @@ def parse_predict(body: bytes, shape: tuple[int, int, int]) -> tuple[np.ndarray,
 
 
 def build_app(served: ServedRun, batching: bool = True) -> Starlette:
-    """The Starlette app. ``batching`` False: each request calls the model on its own (the naive server the
-    benchmark compares with)."""
+    """The Starlette app. ``batching`` False: each request calls Keras's model.predict on its own pictures, in
+    Starlette's thread pool (the naive server the benchmark compares with)."""
     counters = Counters()
     batcher = Batcher(served.predict, counters)
     h, w, c = served.image_shape
@@ -276,7 +278,7 @@ def build_app(served: ServedRun, batching: bool = True) -> Starlette:
             outputs = await batcher.submit(images)
         else:
             counters.model_calls += 1
-            outputs = await run_in_threadpool(served.predict, images)
+            outputs = await run_in_threadpool(served.predict_naive or served.predict, images)
         best = [served.class_names[i] for i in np.argmax(outputs, axis=1)]
         return JSONResponse({key: outputs.tolist(), "class_names": served.class_names, "classes": best})
 
@@ -339,7 +341,15 @@ def load_served_run(run) -> ServedRun:
     shape = tuple(int(d) for d in model.input_shape[1:])
     call = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
     logits = run_config(run).model.output == "logits"
-    return ServedRun(serving_name(run), lambda x: call(x).numpy(), shape, list(names), output_name(logits), run.run_id)
+    return ServedRun(
+        serving_name(run),
+        lambda x: call(x).numpy(),
+        shape,
+        list(names),
+        output_name(logits),
+        run.run_id,
+        lambda x: model.predict(x, verbose=0),
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:
