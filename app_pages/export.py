@@ -11,6 +11,7 @@ from core.export import EXPORT_DIR, EXTRA_FILES, comparison_rows, fidelity_check
 from core.files import read_json
 from core.formats import FORMATS, REGISTRY
 from core.images import RESIZE_METHOD
+from core.serving import DEFAULT_PORT, docker_command, local_requests, serve_command, serving_name
 from ui.jobs import pick_run, show_damage
 from ui.workers import Progress, served
 
@@ -111,3 +112,13 @@ tabs = st.tabs([title for title, _, _ in snippets] + ["metadata.json"])
 for tab, (_, language, code) in zip(tabs, snippets, strict=False):
     tab.code(code, language=language)
 tabs[-1].code(json.dumps(meta, indent=2), language="json")
+
+# --- Serve it over HTTP: TensorFlow Serving's REST API, here or in Docker ---------------------------
+st.subheader("Serve it over HTTP")
+st.caption(
+    f"From this project's folder, serve the run's model on port {DEFAULT_PORT} with TensorFlow Serving's REST API "
+    "(batched; pictures as raw 0..255 arrays or as image files in base64, resized as here). Or unzip "
+    "saved_model.zip and run TensorFlow Serving itself: a client works unchanged against either."
+)
+st.code(f"{serve_command(run)}\n{local_requests(serving_name(run))}", language="bash")
+st.code(docker_command(serving_name(run)), language="bash")

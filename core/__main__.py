@@ -6,6 +6,7 @@
     python -m core settings      # every config field with its flag, default and range
     python -m core evaluate --run runs/20261122-101500-mnist-digits-1a2b
     python -m core export --run runs/20261122-101500-mnist-digits-1a2b --formats tfjs,tflite,tflite-int8
+    python -m core serve --run runs/20261122-101500-mnist-digits-1a2b --port 8502
 
 The last line on stdout is one JSON object; progress goes to stderr. Bad input exits with status 2 and a
 one-line message; a run that fails exits with status 1 (its JSON says why).
@@ -144,12 +145,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stop.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
     stop.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
+    add_serve_parser(commands)
     commands.add_parser(
         "settings",
         help="print every config field with its default and range (the README's settings table)",
         description="Print the settings table, in Markdown, generated from the config's field declarations.",
     )
     return parser
+
+
+def add_serve_parser(commands) -> None:
+    """``serve``: TensorFlow Serving's REST API for one run, on this machine (core/server.py)."""
+    from core.serving import DEFAULT_HOST, DEFAULT_PORT
+
+    serve = commands.add_parser(
+        "serve",
+        help="answer TensorFlow Serving's REST API for a run's model (predict over HTTP)",
+        description="Serve the run's model with TensorFlow Serving's REST API: GET /v1/models/NAME (status), "
+        'GET /v1/models/NAME/metadata and POST /v1/models/NAME:predict with {"instances": [...]} of raw 0..255 '
+        'pixel arrays or {"b64": "..."} image files. NAME is the run\'s name, as in its saved_model.zip. '
+        "Prints one JSON line (the model's URL) once it answers; Ctrl+C stops it.",
+    )
+    serve.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
+    serve.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N", help=f"default {DEFAULT_PORT}")
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"the address to listen on (default {DEFAULT_HOST})")
+    serve.add_argument(
+        "--no-batching",
+        action="store_true",
+        help="each request calls Keras's model.predict on its own, the naive way (for comparison: it is slower)",
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from core.runs import find_run, workspace_dir
+    from core.server import bind
+
+    if not 0 < args.port < 65536:
+        raise StudioError(f"--port {args.port} is not a port: give a number from 1 to 65535.")
+    workspace = workspace_dir(args.workspace)
+    run = find_run(workspace, args.run)  # before TensorFlow: a wrong run fails at once
+    run.model_path()  # a run with no model file says so, before TensorFlow loads
+    sock = bind(args.host, args.port)
+    import_tensorflow_quietly()
+    from core.server import load_served_run, serve
+
+    with files_as_input_errors(workspace):
+        served = load_served_run(run)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{sock.getsockname()[1]}/v1/models/{served.name}"
+    print(f"Serving run '{run.name}' as {url} (TensorFlow Serving's REST API); Ctrl+C stops.", file=sys.stderr)
+    print(json.dumps({"run_dir": str(run.path), "model": served.name, "url": url}), flush=True)
+    serve(served, sock, batching=not args.no_batching)
+    return 0
 
 
 def apply_data(config: StudioConfig, source: str) -> None:
@@ -387,6 +435,7 @@ def run_stop(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export, "stop": run_stop}
+COMMANDS["serve"] = run_serve
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,6 +27,7 @@ from core.images import RESIZE_METHOD
 from core.metrics import softmax
 from core.runs import CALIBRATION_FILE, RunInfo
 from core.runtimes import LATENCY_IMAGES, ROOT, run_litert, run_mediapipe, run_onnx, run_tfjs
+from core.serving import INPUT_NAME, SERVING_VERSION, SIGNATURE, docker_command, output_name, serving_name
 from core.tflite_metadata import ModelCard, with_metadata
 
 TFJS_LIBRARY = ROOT / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
@@ -122,7 +123,8 @@ class ExportFormat:
 
 
 def _write_saved_model(ctx: ExportContext, name: str, serve: Callable, channels: int) -> Path:
-    """A SavedModel folder ``name`` in the exports with one endpoint, ``serve``, taking float32 NHWC pixels."""
+    """A SavedModel folder ``name`` in the exports with one endpoint, ``serve``, taking float32 NHWC pixels
+    (``pixels``); ``serve`` returns a dict, whose keys name the signature's outputs."""
     import keras
     import tensorflow as tf
 
@@ -133,7 +135,7 @@ def _write_saved_model(ctx: ExportContext, name: str, serve: Callable, channels:
     archive.track(ctx.model)
     h, w, _ = ctx.image_shape
     archive.add_endpoint(
-        "serve", serve, input_signature=[tf.TensorSpec((None, h, w, channels), tf.float32, name="pixels")]
+        "serve", serve, input_signature=[tf.TensorSpec((None, h, w, channels), tf.float32, name=INPUT_NAME)]
     )
     tmp = ctx.out / f".{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -143,9 +145,10 @@ def _write_saved_model(ctx: ExportContext, name: str, serve: Callable, channels:
 
 
 def saved_model_dir(ctx: ExportContext) -> Path:
-    """An inference-only SavedModel: the model called with training=False (dropout and BatchNorm frozen)."""
-    model = ctx.model
-    return _write_saved_model(ctx, "saved_model", lambda x: model(x, training=False), ctx.image_shape[-1])
+    """An inference-only SavedModel: the model called with training=False (dropout and BatchNorm frozen), its
+    serving_default output named for what it holds (``probabilities`` or ``logits``) for TensorFlow Serving."""
+    model, key = ctx.model, output_name(ctx.logits)
+    return _write_saved_model(ctx, "saved_model", lambda x: {key: model(x, training=False)}, ctx.image_shape[-1])
 
 
 def rgb_to_gray(x):
@@ -212,18 +215,65 @@ def _run_keras(ctx: ExportContext, path: Path) -> tuple[np.ndarray, float]:
 
 
 def _convert_savedmodel(ctx: ExportContext, path: Path) -> None:
-    _zip_folder(saved_model_dir(ctx), path, "saved_model")
+    """Laid out as TensorFlow Serving loads it: <model name>/<version>/saved_model.pb."""
+    _zip_folder(saved_model_dir(ctx), path, f"{serving_name(ctx.run)}/{SERVING_VERSION}")
 
 
 def _run_savedmodel(ctx: ExportContext, path: Path) -> tuple[np.ndarray, None]:
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(saved_model_dir(ctx))).signatures["serving_default"]
+    serve = tf.saved_model.load(str(saved_model_dir(ctx))).signatures[SIGNATURE]
+    key = output_name(ctx.logits)
     batches = range(0, len(ctx.images), SAVEDMODEL_BATCH)
     outputs = [
-        list(serve(pixels=tf.constant(ctx.images[i : i + SAVEDMODEL_BATCH], tf.float32)).values())[0] for i in batches
+        serve(**{INPUT_NAME: tf.constant(ctx.images[i : i + SAVEDMODEL_BATCH], tf.float32)})[key] for i in batches
     ]
     return np.concatenate(outputs), None
+
+
+def _convert_h5(ctx: ExportContext, path: Path) -> None:
+    """Written by tf_keras (Keras 2): such a file loads in Keras 3 too, while a Keras 3 one does not in Keras 2."""
+    from core.keras2 import write_h5
+
+    write_h5(ctx.model, path)
+
+
+def _run_h5(ctx: ExportContext, path: Path) -> tuple[np.ndarray, None]:
+    """The .h5 as a Keras 2 user loads it: tf_keras.models.load_model."""
+    import tf_keras
+
+    model = tf_keras.models.load_model(str(path), compile=False)
+    return _predict(model, ctx.images), None
+
+
+def _convert_weights(ctx: ExportContext, path: Path) -> None:
+    ctx.model.save_weights(str(path))  # Keras 3 wants the name to end in .weights.h5; a temporary one does
+
+
+def fresh_model(ctx: ExportContext):
+    """A new, untrained model of the run's config, as the weights-only file is meant to be loaded into. The
+    standardization constants (a layer's config, not weights) come from the run's model."""
+    from core.models import build_model
+
+    config = run_config(ctx.run).model
+    config.pretrained = False  # the weights file brings them; no ImageNet download
+    mean = std = None
+    if config.normalization == "standardize":
+        layer = ctx.model.get_layer("standardize")
+        std = 1.0 / np.asarray(layer.scale, dtype=np.float64)
+        mean = -np.asarray(layer.offset, dtype=np.float64) * std
+    return build_model(config, ctx.image_shape, len(ctx.names), mean, std).model
+
+
+def _run_weights(ctx: ExportContext, path: Path) -> tuple[np.ndarray, None]:
+    model = fresh_model(ctx)
+    model.load_weights(str(path))
+    return _predict(model, ctx.images), None
+
+
+def _predict(model, images: np.ndarray) -> np.ndarray:
+    batches = range(0, len(images), SAVEDMODEL_BATCH)
+    return np.concatenate([np.asarray(model(images[i : i + SAVEDMODEL_BATCH], training=False)) for i in batches])
 
 
 def _convert_tfjs(ctx: ExportContext, path: Path) -> None:
@@ -392,8 +442,18 @@ def metadata(ctx: ExportContext) -> dict:
         },
         "preprocessing_inside_model": normalization[config.model.normalization],
         "output": {
+            "name": output_name(ctx.logits),
             "values": "logits (apply softmax)" if ctx.logits else "probabilities (softmax applied)",
             "classes": len(ctx.names),
+        },
+        "serving": {
+            "model_name": serving_name(ctx.run),
+            "version": SERVING_VERSION,
+            "signature": SIGNATURE,
+            "input": INPUT_NAME,
+            "output": output_name(ctx.logits),
+            "layout": f"saved_model.zip unzips to {serving_name(ctx.run)}/{SERVING_VERSION}/saved_model.pb, as "
+            "TensorFlow Serving loads it",
         },
         "class_names": ctx.names,
         "int8_input_output": "tflite-int8-io: quantize pixels with the input tensor's scale/zero point "
@@ -618,11 +678,24 @@ def usage_readme(meta: dict) -> str:
         f"input one way: {RESIZE_METHOD}.\n",
         "**Web demo:** open `webdemo/index.html` from `webdemo.zip` (double-click it, or serve the folder): it "
         "classifies the camera stream, or a picture you drop or choose, offline.\n",
+        _serving_readme(meta),
     ]
     for entry in REGISTRY.values():
         for snippet in entry.snippets:
             parts.append(f"## {snippet.title}: `{entry.file}`\n\n```{snippet.language}\n{snippet.code(meta)}\n```\n")
     return "\n".join(parts)
+
+
+def _serving_readme(meta: dict) -> str:
+    """The exports' README section on TensorFlow Serving (a shell block: the snippet tests run Python ones)."""
+    serving = meta.get("serving", {})
+    name, output = serving.get("model_name", "model"), serving.get("output", "probabilities")
+    return (
+        f"## TensorFlow Serving: `saved_model.zip`\n\nIts signature `{SIGNATURE}` takes `{INPUT_NAME}` (float32 "
+        f"NHWC, raw 0..255) and answers `{output}`. REST predict: POST "
+        f'`{{"instances": [H x W x C pixel arrays]}}` to `/v1/models/{name}:predict`.\n\n'
+        f"```bash\n{docker_command(name)}\ncurl http://localhost:8501/v1/models/{name}/metadata\n```\n"
+    )
 
 
 # --- The registry ---------------------------------------------------------------------------------------
@@ -632,7 +705,32 @@ MEDIAPIPE = "MediaPipe Tasks ImageClassifier"
 _ENTRIES = (
     ExportFormat("keras", "Keras (.keras)", "model.keras", _convert_keras, _run_keras, "Keras (TensorFlow)"),
     ExportFormat(
-        "savedmodel", "TensorFlow SavedModel", "saved_model.zip", _convert_savedmodel, _run_savedmodel, "TensorFlow"
+        "savedmodel",
+        "TensorFlow SavedModel (TensorFlow Serving layout)",
+        "saved_model.zip",
+        _convert_savedmodel,
+        _run_savedmodel,
+        "TensorFlow",
+    ),
+    ExportFormat(
+        "h5",
+        "Keras HDF5 (.h5, loads in Keras 3 and tf_keras)",
+        "model.h5",
+        _convert_h5,
+        _run_h5,
+        "tf_keras (Keras 2)",
+        tolerance=FLOAT_TOLERANCE,
+        short="HDF5",
+    ),
+    ExportFormat(
+        "weights-h5",
+        "Keras weights only (.weights.h5)",
+        "model.weights.h5",
+        _convert_weights,
+        _run_weights,
+        "Keras (a new model of the run's config)",
+        tolerance=FLOAT_TOLERANCE,
+        short="weights",
     ),
     ExportFormat(
         "tfjs",

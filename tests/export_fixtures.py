@@ -13,7 +13,19 @@ from core.runs import RunInfo, load_run
 _DONE: dict[str, tuple] = {}
 
 # The RGB run's formats: enough to hold every runtime to an RGB, BatchNorm, logits model.
-RGB_FORMATS = ("keras", "tfjs", "onnx", "tflite", "tflite-int8", "mediapipe", "mediapipe-int8", "webdemo")
+RGB_FORMATS = (
+    "keras",
+    "h5",
+    "weights-h5",
+    "savedmodel",
+    "tfjs",
+    "onnx",
+    "tflite",
+    "tflite-int8",
+    "mediapipe",
+    "mediapipe-int8",
+    "webdemo",
+)
 
 
 def copy_run(run: RunInfo, folder: Path) -> RunInfo:
