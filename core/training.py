@@ -19,6 +19,7 @@ import numpy as np
 from core.config import StudioConfig
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
 from core.errors import StudioError
+from core.failures import failure_message, root_cause
 from core.files import atomic_save_model, atomic_write_bytes, atomic_write_json
 from core.runs import (
     BEST_MODEL,
@@ -293,13 +294,13 @@ def _train_locked(
     except Exception as err:  # out of memory or anything else: the run fails, the app stays up
         import tensorflow as tf
 
+        cause = None
         if isinstance(err, tf.errors.ResourceExhaustedError):
-            message = (
-                f"Out of memory while training: {str(err).splitlines()[0][:300]}. Lower the batch size "
+            cause = (
+                f"Out of memory while training: {root_cause(err)}. Lower the batch size "
                 f"(now {config.training.batch_size}) or the image size."
             )
-        else:
-            message = f"{type(err).__name__}: {str(err).splitlines()[0][:500] if str(err) else 'no message'}"
+        message = failure_message(run_dir, err, cause)  # the traceback goes to the run's error.log
         return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=message)
 
 
