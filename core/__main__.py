@@ -34,6 +34,7 @@ from core.config import (
     set_field,
     settings_table,
 )
+from core.devices import CPU_DEVICES_ENV, configure_devices, cpu_devices_setting
 from core.errors import StudioError
 from core.fields import FieldInfo, parse_text
 from core.formats import format_help
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--cpu-devices",
+        metavar="N",
+        help=f"split the CPU into N logical devices and train on all of them in sync (MirroredStrategy, as on N "
+        f"GPUs; the batch size stays global); default ${CPU_DEVICES_ENV} or 1",
+    )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for info in FIELDS.values():
         if info.section not in groups:
@@ -271,6 +278,9 @@ def run_train(args: argparse.Namespace) -> int:
 
     # A ZIP that cannot be used (all encrypted, a bomb, over the memory budget) fails before TensorFlow loads.
     check_source(config.data)
+    if args.cpu_devices is not None:
+        os.environ[CPU_DEVICES_ENV] = str(cpu_devices_setting(args.cpu_devices, "--cpu-devices"))
+    configure_devices()  # before any other TensorFlow work: it fixes the devices when it starts
     import_tensorflow_quietly()
 
     from core.data import load_dataset, split_dataset

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import StudioConfig
+from core.devices import configure_devices
 from core.failures import logged_cause, write_error_log
 from core.live import MetricsStore
 from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
@@ -86,6 +87,7 @@ def _stop_with_parent(run_dir: Path) -> int:
 def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop) -> None:
     parent = _stop_with_parent(Path(run_dir))
     try:
+        configure_devices()  # CNN_STUDIO_CPU_DEVICES, before TensorFlow starts in this process
         config = StudioConfig.from_json(config_json)
         result = train_run(
             config,

@@ -18,6 +18,7 @@ import numpy as np
 
 from core.config import StudioConfig
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
+from core.devices import batch_text, choose_strategy
 from core.errors import StudioError
 from core.failures import failure_message, root_cause
 from core.files import atomic_save_model, atomic_write_bytes, atomic_write_json
@@ -50,23 +51,15 @@ class TrainResult:
     images_per_second: float | None
     seconds: float
     error: str | None = None
+    replicas: int | None = None  # devices training in sync (all workers' together)
+    global_batch: int | None = None  # images per step over all replicas: the batch-size setting
+    workers: int | None = None  # machines (TF_CONFIG workers) that trained it; None: this one alone
 
     def __post_init__(self) -> None:
         self.status = RunState(self.status)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "status": str(self.status)}
-
-
-def choose_strategy():
-    """MultiWorkerMirrored with TF_CONFIG, Mirrored for several GPUs, else the default (one device)."""
-    import tensorflow as tf
-
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def make_pipeline(
@@ -225,7 +218,13 @@ def _train_locked(
         steps_per_epoch = max(1, -(-len(train_x) // training.batch_size))
         # Small epochs still get about ten points per epoch on the live batch chart.
         steps_per_execution = max(1, min(steps_per_execution, steps_per_epoch // 10))
-        with choose_strategy().scope():
+        strategy = choose_strategy()
+        replicas = int(strategy.num_replicas_in_sync)
+        if replicas > 1:
+            # Keras 3 bug (keras-team/keras#19246): steps_per_execution > 1 under a multi-replica strategy fails
+            # with "You must feed a value for placeholder tensor 'while/cond/Placeholder'"; one step per call works.
+            steps_per_execution = 1
+        with strategy.scope():
             built = build_model(config.model, dataset.image_shape, dataset.num_classes, stats.mean, stats.std, seed)
             model = built.model
             compile_model(model, config.model, training, steps_per_epoch, steps_per_execution)
@@ -238,6 +237,8 @@ def _train_locked(
             val_size=len(split.val),
             test_size=len(split.test),
             notes=built.notes,
+            replicas=replicas,
+            global_batch=training.batch_size,  # the batch-size setting is global: split across the replicas
         )
         one_hot = uses_one_hot(training)
         augmenter = build_augmenter(config.augment, seed)
@@ -254,7 +255,8 @@ def _train_locked(
         stopper, nan_guard = StopOnRequest(stop_event, run_dir, parent_pid), NanGuard()
         best = BestCheckpoint(run_dir, monitor)
         callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
-        store.set_progress(phase=Phase.TRAINING)
+        batch_split = batch_text(training.batch_size, replicas) if replicas > 1 else None
+        store.set_progress(phase=Phase.TRAINING, batch=batch_split)
         history = model.fit(
             train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, shuffle=False, verbose=0
         )  # the pipeline shuffles, with the run's seed
@@ -380,7 +382,7 @@ def _finish(
         seconds,
         error,
     )
-    update_status(
+    status = update_status(
         run_dir,
         state=state,
         finished=time.time(),
@@ -393,5 +395,6 @@ def _finish(
         images_per_second=result.images_per_second,
         **extra,
     )
+    result.replicas, result.global_batch, result.workers = status.replicas, status.global_batch, status.workers
     store.set_progress(phase=Phase.ended(state), error=error)
     return result
