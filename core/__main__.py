@@ -38,6 +38,8 @@ from core.devices import CPU_DEVICES_ENV, configure_devices, cpu_devices_setting
 from core.errors import StudioError
 from core.fields import FieldInfo, parse_text
 from core.formats import format_help
+from core.multiworker import cluster_from_env, train_in_cluster
+from core.multiworker import start as start_cluster
 
 EXIT_FAILED_RUN = 1
 EXIT_BAD_INPUT = 2
@@ -281,6 +283,9 @@ def run_train(args: argparse.Namespace) -> int:
     if args.cpu_devices is not None:
         os.environ[CPU_DEVICES_ENV] = str(cpu_devices_setting(args.cpu_devices, "--cpu-devices"))
     configure_devices()  # before any other TensorFlow work: it fixes the devices when it starts
+    cluster = cluster_from_env()  # TF_CONFIG: several machines
+    if cluster is not None:
+        start_cluster(cluster)  # meets the other workers, then the strategy before any other TensorFlow work
     import_tensorflow_quietly()
 
     from core.data import load_dataset, split_dataset
@@ -295,12 +300,15 @@ def run_train(args: argparse.Namespace) -> int:
     data = config.data
     split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
     workspace = workspace_dir(args.workspace)
-    run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
     extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
     holder = current_holder(workspace)
     if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet
         print(f"waiting: {holder.describe()} is training in this workspace", file=sys.stderr)
-    result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
+    if cluster is not None:
+        result = train_in_cluster(cluster, config, workspace, dataset, args.name, extra)
+    else:
+        run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
+        result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(json.dumps(result.to_dict()))
