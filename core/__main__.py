@@ -296,7 +296,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     # A dataset that cannot train (over the budget once decoded, one class, too few images to split) is bad
     # input: exit 2 before a run folder exists.
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, stream=True)  # a folder over the memory budget streams from disk
+    if getattr(dataset, "streamed", False):
+        print(
+            f"streaming {len(dataset.labels):,} images from disk: decoded they would not fit the memory budget",
+            file=sys.stderr,
+        )
     data = config.data
     split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
     workspace = workspace_dir(args.workspace)

@@ -228,6 +228,7 @@ def train_in_cluster(cluster: Cluster, config, workspace: Path, dataset, name: s
     from core.failures import failure_message
     from core.runs import BEST_MODEL, FINAL_MODEL
     from core.status import RunState, update_status
+    from core.streaming import stats_images
     from core.training import create_run, train_run
 
     own = workspace if cluster.chief else Path(tempfile.mkdtemp(prefix="cnn-studio-worker-"))
@@ -240,7 +241,7 @@ def train_in_cluster(cluster: Cluster, config, workspace: Path, dataset, name: s
         elif result.status.ended_well:
             data = config.data
             split = split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
-            stats = channel_stats(dataset.images[split.train])
+            stats = channel_stats(stats_images(dataset, split.train, data.seed))
             try:
                 to_keras3(
                     run_dir,

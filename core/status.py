@@ -100,6 +100,7 @@ class RunStatus:
     replicas: int | None = None  # devices that trained in sync, over all workers
     global_batch: int | None = None  # images per training step over all replicas
     workers: int | None = None  # machines that trained it together (TF_CONFIG); None: one
+    streamed: bool | None = None  # read from disk while training: decoded, the set was over the memory budget
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

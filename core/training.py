@@ -33,6 +33,7 @@ from core.runs import (
     new_run_dir,
 )
 from core.status import Phase, RunState, update_status
+from core.streaming import is_streamed, stats_images, take
 from core.trainer_lock import TrainerLock, stop_requested
 
 # Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
@@ -71,12 +72,16 @@ def make_pipeline(
     augmenter=None,
     shuffle_seed: int | None = None,
 ):
-    """tf.data over uint8 arrays: shuffle, batch, augment (training only), prefetch. Normalization is in the model."""
+    """tf.data over uint8 arrays: shuffle, batch, augment (training only), prefetch. Normalization is in the model.
+    ``images`` may instead be a streamed set's elements (core.streaming: decoded and shuffled there)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if not isinstance(images, np.ndarray):
+        ds = images
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+        if shuffle_seed is not None:
+            ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augmenter is not None:
         ds = ds.map(
@@ -85,6 +90,13 @@ def make_pipeline(
     if one_hot:
         ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _pipeline(dataset, indices: np.ndarray, batch_size: int, one_hot: bool, augmenter=None, shuffle_seed=None):
+    """make_pipeline over part of a dataset, in memory or streamed from disk (core.streaming)."""
+    images = dataset.elements(indices, shuffle_seed) if is_streamed(dataset) else dataset.images[indices]
+    labels = dataset.labels[indices]
+    return make_pipeline(images, labels, batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed)
 
 
 def create_run(
@@ -206,16 +218,15 @@ def _train_locked(
         seed = config.data.seed
         keras.utils.set_random_seed(seed)
         store.set_progress(phase=Phase.LOADING_DATA)
-        dataset = dataset if dataset is not None else load_dataset(config.data, **(uploads or {}))
+        dataset = dataset if dataset is not None else load_dataset(config.data, stream=True, **(uploads or {}))
         split = split_dataset(
             dataset, config.data.val_split, config.data.test_split, seed, config.data.use_official_test
         )
         _save_data_files(run_dir, dataset, split, seed)
-        train_x, train_y = dataset.images[split.train], dataset.labels[split.train]
-        stats = channel_stats(train_x)
+        stats = channel_stats(stats_images(dataset, split.train, seed))
         store.set_progress(phase=Phase.BUILDING_MODEL)
         training = config.training
-        steps_per_epoch = max(1, -(-len(train_x) // training.batch_size))
+        steps_per_epoch = max(1, -(-len(split.train) // training.batch_size))
         # Small epochs still get about ten points per epoch on the live batch chart.
         steps_per_execution = max(1, min(steps_per_execution, steps_per_epoch // 10))
         strategy = choose_strategy()
@@ -239,17 +250,14 @@ def _train_locked(
             notes=built.notes,
             replicas=replicas,
             global_batch=training.batch_size,  # the batch-size setting is global: split across the replicas
+            streamed=is_streamed(dataset) or None,
         )
         one_hot = uses_one_hot(training)
         augmenter = build_augmenter(config.augment, seed)
-        train_ds = make_pipeline(
-            train_x, train_y, training.batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed=seed
-        )
+        train_ds = _pipeline(dataset, split.train, training.batch_size, one_hot, augmenter, shuffle_seed=seed)
         val_ds = None
         if len(split.val):
-            val_ds = make_pipeline(
-                dataset.images[split.val], dataset.labels[split.val], training.batch_size, dataset.num_classes, one_hot
-            )
+            val_ds = _pipeline(dataset, split.val, training.batch_size, one_hot)
         monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
         live = LiveMetrics(store, run_dir, steps_per_epoch, training.epochs, training.batch_size)
         stopper, nan_guard = StopOnRequest(stop_event, run_dir, parent_pid), NanGuard()
@@ -271,13 +279,7 @@ def _train_locked(
         test_loss = test_accuracy = None
         if len(split.test):
             store.set_progress(phase=Phase.TESTING)
-            test_ds = make_pipeline(
-                dataset.images[split.test],
-                dataset.labels[split.test],
-                training.batch_size,
-                dataset.num_classes,
-                one_hot,
-            )
+            test_ds = _pipeline(dataset, split.test, training.batch_size, one_hot)
             test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))
         state = RunState.STOPPED if stopper.stopped else RunState.FINISHED
         return _finish(
@@ -344,10 +346,10 @@ def _save_data_files(run_dir: Path, dataset: Dataset, split, seed: int) -> None:
     atomic_write_json(run_dir / SPLIT_FILE, record)
     # The held-out images themselves: evaluation and export need no access to the original upload.
     test_idx = split.test if len(split.test) else split.val
-    _save_npz(run_dir / TEST_DATA_FILE, images=dataset.images[test_idx], labels=dataset.labels[test_idx])
+    _save_npz(run_dir / TEST_DATA_FILE, images=take(dataset, test_idx), labels=dataset.labels[test_idx])
     rng = np.random.default_rng(seed)
     calib = rng.choice(split.train, size=min(CALIBRATION_IMAGES, len(split.train)), replace=False)
-    _save_npz(run_dir / CALIBRATION_FILE, images=dataset.images[calib], labels=dataset.labels[calib])
+    _save_npz(run_dir / CALIBRATION_FILE, images=take(dataset, calib), labels=dataset.labels[calib])
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
