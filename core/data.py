@@ -76,6 +76,10 @@ class Dataset:
     original_sizes: np.ndarray | None = None
     original_modes: dict[str, int] = field(default_factory=dict)
     files: list[str] | None = None
+    # A sample of a set streamed from disk (core.streaming.explore_sample): the whole set's class counts, and
+    # the sentence that says so.
+    streamed_counts: np.ndarray | None = None
+    streamed_note: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -86,6 +90,8 @@ class Dataset:
         return tuple(self.images.shape[1:])
 
     def class_counts(self) -> np.ndarray:
+        if self.streamed_counts is not None:
+            return self.streamed_counts
         return np.bincount(self.labels, minlength=self.num_classes)
 
 
@@ -105,9 +111,11 @@ def load_dataset(
     allowed_roots: Iterable[str] | None = None,
     budget: MemoryBudget | None = None,
     stream: bool = False,
+    sample_streamed: bool = False,
 ) -> Dataset:
     """Load the dataset a DataConfig describes; uploads are passed as bytes (they never enter the config).
-    ``stream`` (training): a server folder over the budget streams from disk (:mod:`core.streaming`).
+    ``stream`` (training): a server folder over the budget streams from disk (:mod:`core.streaming`);
+    ``sample_streamed`` (the Dataset page): such a folder comes back as a decoded sample that says so.
 
     ``allowed_roots`` is for loading on behalf of the app's visitors: a server folder (or a ZIP path) is read
     only inside those folders, within :func:`folder_limits`. None (the CLI, scripts) reads any path.
@@ -132,7 +140,11 @@ def load_dataset(
         dataset = load_keras(config.source, size, channels, keras_files, budget)
     elif config.source == "folder":
         limits = None if roots is None else folder_limits()
-        dataset = load_folder(config.path, size, channels, roots, limits, budget, stream)
+        dataset = load_folder(config.path, size, channels, roots, limits, budget, stream or sample_streamed)
+        if sample_streamed and getattr(dataset, "streamed", False):
+            from core.streaming import explore_sample
+
+            dataset = explore_sample(dataset, budget, config.seed)
     elif config.source == "zip":
         if zip_bytes is None and roots is not None:
             check_allowed(config.path, roots, "ZIP")

@@ -20,6 +20,7 @@ from core.errors import StudioError
 from core.images import decode_image, decode_in_parallel
 
 STATS_SAMPLE = 2000  # training images decoded for the channel mean and std of a streamed set
+SAMPLE_PER_CLASS = 100  # images per class the Dataset page explores of a streamed set
 CHANNEL_PROBE = 32  # files decoded to decide between grayscale and colour when the colour is automatic
 
 
@@ -95,7 +96,8 @@ def stream_folder(
     class_names = sorted({rel.split("/")[0] for rel, _ in files})
     if len(class_names) < 2:
         raise StudioError(
-            f"Only one class has images in {label}: a classifier needs at least two. Add a folder per class."
+            f"Only one class ({', '.join(repr(c) for c in class_names) or 'none'}) has images in {label}: a "
+            "classifier needs at least two. Add a folder of images for each other class."
         )
     index = {c: i for i, c in enumerate(class_names)}
     if channels is None:
@@ -130,3 +132,33 @@ def stats_images(dataset, train: np.ndarray, seed: int) -> np.ndarray:
         return take(dataset, train)
     sample = np.random.default_rng(seed).choice(train, size=STATS_SAMPLE, replace=False)
     return dataset.take(np.sort(sample))
+
+
+def explore_sample(streamed: StreamedDataset, budget, seed: int):
+    """A decoded, stratified sample of a streamed set for the Dataset page (SAMPLE_PER_CLASS per class), carrying
+    the whole set's class counts and a sentence saying it is streamed."""
+    from core.budget import decoded_bytes, human_bytes
+    from core.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in range(streamed.num_classes):
+        members = np.flatnonzero(streamed.labels == c)
+        picks.append(rng.choice(members, size=min(SAMPLE_PER_CLASS, len(members)), replace=False))
+    idx = np.sort(np.concatenate(picks))
+    total = len(streamed.labels)
+    need = human_bytes(decoded_bytes(total, streamed.size, streamed.channels))
+    note = (
+        f"Streamed from disk: decoded, these {total:,} images would need {need}, over the {budget.name}. "
+        f"Training reads them from disk as it goes; this page explores a sample of {len(idx):,}."
+    )
+    return Dataset(
+        streamed.take(idx),
+        streamed.labels[idx],
+        streamed.class_names,
+        streamed.source,
+        streamed.skipped,
+        files=[streamed.files[i] for i in idx],
+        streamed_counts=streamed.class_counts(),
+        streamed_note=note,
+    )

@@ -7,12 +7,12 @@ import pytest
 from PIL import Image, ImageDraw
 
 import core.images
-from core.config import StudioConfig, apply_preset
-from core.data import load_folder
+from core.config import DataConfig, StudioConfig, apply_preset
+from core.data import load_dataset, load_folder
 from core.images import decode_in_parallel
 from core.runs import TEST_DATA_FILE
 from core.status import read_status
-from core.streaming import StreamedDataset, is_streamed
+from core.streaming import SAMPLE_PER_CLASS, StreamedDataset, is_streamed
 from core.training import train_run
 
 CLASSES = ("circle", "square", "bar")
@@ -35,7 +35,7 @@ def shapes_folder(root: Path, per_class: int = 60) -> Path:
             else:
                 draw.rectangle([2, y, 53, y + 9], fill=(200, 60, 220))
             img.save(root / name / f"{i}.jpg", quality=90)
-    (root / "bar" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")  # skipped at listing? no: at decode
+    (root / "bar" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")  # listed; fails only when decoded
     return root
 
 
@@ -56,6 +56,16 @@ def test_a_folder_over_the_budget_streams_with_the_same_pixels_as_in_memory(tmp_
     assert len(elements) == len(picks)
     assert np.array_equal(np.stack([image for image, _ in elements]), expected)
     assert [int(label) for _, label in elements] == in_memory.labels[::17].tolist()
+
+
+def test_the_dataset_page_explores_a_streamed_folder_from_a_sample_that_says_so(tmp_path, monkeypatch):
+    config = DataConfig(source="folder", path=str(shapes_folder(tmp_path / "shapes", per_class=120)), image_size=SIZE)
+    monkeypatch.setenv("CNN_STUDIO_MEMORY_BUDGET_MB", "1")
+    sample = load_dataset(config, sample_streamed=True)
+    assert sample.images.shape == (3 * SAMPLE_PER_CLASS, SIZE, SIZE, 3)
+    assert sample.class_counts().tolist() == [121, 120, 120]  # bar, circle, square: all listed files
+    assert sample.streamed_note.startswith("Streamed from disk: decoded, these 361 images would need 2.5 MB, over")
+    assert sample.streamed_note.endswith("this page explores a sample of 300.")
 
 
 def test_parallel_decoding_gives_the_sequential_result(tmp_path, monkeypatch):
