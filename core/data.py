@@ -144,7 +144,7 @@ def load_dataset(
         if sample_streamed and getattr(dataset, "streamed", False):
             from core.streaming import explore_sample
 
-            dataset = explore_sample(dataset, budget, config.seed)
+            dataset = Dataset(**explore_sample(dataset, budget, config.seed))
     elif config.source == "zip":
         if zip_bytes is None and roots is not None:
             check_allowed(config.path, roots, "ZIP")

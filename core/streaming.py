@@ -134,11 +134,10 @@ def stats_images(dataset, train: np.ndarray, seed: int) -> np.ndarray:
     return dataset.take(np.sort(sample))
 
 
-def explore_sample(streamed: StreamedDataset, budget, seed: int):
-    """A decoded, stratified sample of a streamed set for the Dataset page (SAMPLE_PER_CLASS per class), carrying
-    the whole set's class counts and a sentence saying it is streamed."""
+def explore_sample(streamed: StreamedDataset, budget, seed: int) -> dict:
+    """A decoded, stratified sample of a streamed set for the Dataset page (SAMPLE_PER_CLASS per class): the
+    fields of a core.data.Dataset, with the whole set's class counts and a sentence saying it is streamed."""
     from core.budget import decoded_bytes, human_bytes
-    from core.data import Dataset
 
     rng = np.random.default_rng(seed)
     picks = []
@@ -152,13 +151,13 @@ def explore_sample(streamed: StreamedDataset, budget, seed: int):
         f"Streamed from disk: decoded, these {total:,} images would need {need}, over the {budget.name}. "
         f"Training reads them from disk as it goes; this page explores a sample of {len(idx):,}."
     )
-    return Dataset(
-        streamed.take(idx),
-        streamed.labels[idx],
-        streamed.class_names,
-        streamed.source,
-        streamed.skipped,
-        files=[streamed.files[i] for i in idx],
-        streamed_counts=streamed.class_counts(),
-        streamed_note=note,
-    )
+    return {
+        "images": streamed.take(idx),
+        "labels": streamed.labels[idx],
+        "class_names": streamed.class_names,
+        "source": streamed.source,
+        "skipped": streamed.skipped,
+        "files": [streamed.files[i] for i in idx],
+        "streamed_counts": streamed.class_counts(),
+        "streamed_note": note,
+    }
