@@ -47,6 +47,7 @@ bench: install $(CHROMIUM)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_evaluation.py
+	$(BIN)/python benchmarks/bench_distributed.py
 	$(BIN)/python benchmarks/bench_viewers.py
 	$(BIN)/python benchmarks/bench_serve.py
 

@@ -77,6 +77,8 @@ except StudioError as err:
         keras_archive_uploader(source, KERAS_ARCHIVES[source][1])
     st.stop()
 
+if dataset.streamed_note:  # a folder over the memory budget: explored from a sample, trained from disk
+    st.info(dataset.streamed_note)
 # --- Overview ---------------------------------------------------------------------------------------
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Images", f"{len(dataset.labels):,}")

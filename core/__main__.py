@@ -35,9 +35,12 @@ from core.config import (
     set_field,
     settings_table,
 )
+from core.devices import CPU_DEVICES_ENV, configure_devices, cpu_devices_setting
 from core.errors import StudioError
 from core.fields import FieldInfo, parse_text
 from core.formats import format_help
+from core.multiworker import cluster_from_env, train_in_cluster
+from core.multiworker import start as start_cluster
 
 EXIT_FAILED_RUN = 1
 EXIT_BAD_INPUT = 2
@@ -106,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--cpu-devices",
+        metavar="N",
+        help=f"split the CPU into N logical devices and train on all of them in sync (MirroredStrategy, as on N "
+        f"GPUs; the batch size stays global); default ${CPU_DEVICES_ENV} or 1",
+    )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for info in FIELDS.values():
         if info.section not in groups:
@@ -319,6 +328,12 @@ def run_train(args: argparse.Namespace) -> int:
 
     # A ZIP that cannot be used (all encrypted, a bomb, over the memory budget) fails before TensorFlow loads.
     check_source(config.data)
+    if args.cpu_devices is not None:
+        os.environ[CPU_DEVICES_ENV] = str(cpu_devices_setting(args.cpu_devices, "--cpu-devices"))
+    configure_devices()  # before any other TensorFlow work: it fixes the devices when it starts
+    cluster = cluster_from_env()  # TF_CONFIG: several machines
+    if cluster is not None:
+        start_cluster(cluster)  # meets the other workers, then the strategy before any other TensorFlow work
     import_tensorflow_quietly()
 
     from core.data import load_dataset, split_dataset
@@ -329,16 +344,24 @@ def run_train(args: argparse.Namespace) -> int:
 
     # A dataset that cannot train (over the budget once decoded, one class, too few images to split) is bad
     # input: exit 2 before a run folder exists.
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, stream=True)  # a folder over the memory budget streams from disk
+    if getattr(dataset, "streamed", False):
+        print(
+            f"streaming {len(dataset.labels):,} images from disk: decoded they would not fit the memory budget",
+            file=sys.stderr,
+        )
     data = config.data
     split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
     workspace = workspace_dir(args.workspace)
-    run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
     extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
     holder = current_holder(workspace)
     if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet
         print(f"waiting: {holder.describe()} is training in this workspace", file=sys.stderr)
-    result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
+    if cluster is not None:
+        result = train_in_cluster(cluster, config, workspace, dataset, args.name, extra)
+    else:
+        run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
+        result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(json.dumps(result.to_dict()))

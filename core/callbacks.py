@@ -23,7 +23,8 @@ PROGRESS_WRITE_SECONDS = 1.0
 
 
 def current_lr(model) -> float:
-    return float(np.asarray(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+    rate = model.optimizer.learning_rate  # a Keras 3 or tf_keras (multi-worker) variable, or a tensor
+    return float(np.asarray(rate.numpy() if hasattr(rate, "numpy") else keras.ops.convert_to_numpy(rate)))
 
 
 class LiveMetrics(keras.callbacks.Callback):

@@ -21,7 +21,7 @@ from core import archives
 from core.budget import MemoryBudget, check_decoded_size, decoded_bytes, human_bytes, memory_budget
 from core.config import AugmentConfig, DataConfig
 from core.errors import StudioError
-from core.images import SYSTEM_FILES, BadImage, decode_image, is_system_file
+from core.images import SYSTEM_FILES, BadImage, decode_in_parallel, is_system_file
 from core.shapes import generate_shapes
 
 DEFAULT_IMAGE_SIZES = {
@@ -76,6 +76,10 @@ class Dataset:
     original_sizes: np.ndarray | None = None
     original_modes: dict[str, int] = field(default_factory=dict)
     files: list[str] | None = None
+    # A sample of a set streamed from disk (core.streaming.explore_sample): the whole set's class counts, and
+    # the sentence that says so.
+    streamed_counts: np.ndarray | None = None
+    streamed_note: str | None = None
 
     @property
     def num_classes(self) -> int:
@@ -86,6 +90,8 @@ class Dataset:
         return tuple(self.images.shape[1:])
 
     def class_counts(self) -> np.ndarray:
+        if self.streamed_counts is not None:
+            return self.streamed_counts
         return np.bincount(self.labels, minlength=self.num_classes)
 
 
@@ -104,8 +110,12 @@ def load_dataset(
     keras_files: dict[str, bytes] | None = None,
     allowed_roots: Iterable[str] | None = None,
     budget: MemoryBudget | None = None,
+    stream: bool = False,
+    sample_streamed: bool = False,
 ) -> Dataset:
     """Load the dataset a DataConfig describes; uploads are passed as bytes (they never enter the config).
+    ``stream`` (training): a server folder over the budget streams from disk (:mod:`core.streaming`);
+    ``sample_streamed`` (the Dataset page): such a folder comes back as a decoded sample that says so.
 
     ``allowed_roots`` is for loading on behalf of the app's visitors: a server folder (or a ZIP path) is read
     only inside those folders, within :func:`folder_limits`. None (the CLI, scripts) reads any path.
@@ -130,7 +140,11 @@ def load_dataset(
         dataset = load_keras(config.source, size, channels, keras_files, budget)
     elif config.source == "folder":
         limits = None if roots is None else folder_limits()
-        dataset = load_folder(config.path, size, channels, roots, limits, budget)
+        dataset = load_folder(config.path, size, channels, roots, limits, budget, stream or sample_streamed)
+        if sample_streamed and getattr(dataset, "streamed", False):
+            from core.streaming import explore_sample
+
+            dataset = Dataset(**explore_sample(dataset, budget, config.seed))
     elif config.source == "zip":
         if zip_bytes is None and roots is not None:
             check_allowed(config.path, roots, "ZIP")
@@ -444,8 +458,12 @@ def load_folder(
     allowed_roots: Iterable[str | Path] | None = None,
     limits: FolderLimits | None = None,
     budget: MemoryBudget | None = None,
+    stream: bool = False,
 ) -> Dataset:
     """A server folder with one subfolder per class (the image_dataset_from_directory layout).
+
+    ``stream``: a folder whose decoded array could exceed ``budget`` (at three channels unless one is asked for)
+    is returned as a :class:`core.streaming.StreamedDataset` read from disk while training, instead of refused.
 
     With ``allowed_roots`` (the app), the folder must lie inside one of them once symlinks and '..' are
     resolved, and so must every file read; ``limits`` caps the files, bytes and seconds of the load.
@@ -459,6 +477,10 @@ def load_folder(
         )
     deadline = None if limits is None else time.monotonic() + limits.seconds
     files, skipped = _list_folder(root, str(path), real_roots, limits, deadline)
+    if stream and decoded_bytes(len(files), size, channels or 3) > (budget or memory_budget()).bytes:
+        from core.streaming import stream_folder  # over the memory budget: train from disk
+
+        return stream_folder(files, skipped, f"folder '{path}'", size, channels)
     items: list[tuple[str, str, Reader]] = []
     for rel, full in files:
         read = Path(full).read_bytes
@@ -633,9 +655,11 @@ def build_dataset(
     modes: Counter[str] = Counter()
     files: list[str] = []
     n = 0
-    for class_name, name, read in items:
+    for class_name, name, decoded in decode_in_parallel(items, size, channels):
         try:
-            pixels, (width, height, mode) = decode_image(read(), size, channels)
+            if isinstance(decoded, Exception):
+                raise decoded
+            pixels, (width, height, mode) = decoded
             if images is None:
                 have = pixels.shape[-1]
                 check_decoded_size(len(items), size, have, _capital(label), budget)

@@ -8,7 +8,11 @@ checked bit for bit against Pillow (tests/test_preprocess.py), and the export sn
 from __future__ import annotations
 
 import io
+import os
 import warnings
+import zipfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -100,3 +104,29 @@ def _to_8bit(img: Image.Image) -> Image.Image:
             values = (values - low) / max(high - low, 1e-12) * 255.0
         return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
     return img
+
+
+# Threads that decode images at once: Pillow releases the interpreter lock while it decodes and resizes.
+DECODE_THREADS = max(1, os.cpu_count() or 1)
+DECODE_CHUNK = 256  # items handed to the threads at a time: few decoded images wait in memory
+
+
+def decode_in_parallel(
+    items: list[tuple[str, str, Callable[[], bytes]]], size: int, channels: int | None
+) -> Iterator[tuple[str, str, tuple | Exception]]:
+    """(class, name, (pixels, info) or the exception) per item, in item order, decoded by DECODE_THREADS
+    threads. A BadImage or read error is returned for its item; anything else (a load over its time) raises."""
+
+    def one(item: tuple[str, str, Callable[[], bytes]]) -> tuple[str, str, tuple | Exception]:
+        class_name, name, read = item
+        try:
+            return class_name, name, decode_image(read(), size, channels)
+        except (BadImage, OSError, zipfile.BadZipFile, EOFError) as err:
+            return class_name, name, err
+
+    if DECODE_THREADS == 1:
+        yield from map(one, items)
+        return
+    with ThreadPoolExecutor(DECODE_THREADS) as pool:
+        for start in range(0, len(items), DECODE_CHUNK):
+            yield from pool.map(one, items[start : start + DECODE_CHUNK])

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import StudioConfig
+from core.devices import configure_devices
+from core.failures import logged_cause, write_error_log
 from core.live import MetricsStore
 from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
 from core.status import STATUS_FILE, Phase, Progress, RunState, read_progress, update_status
@@ -88,16 +90,21 @@ def _stop_with_parent(run_dir: Path) -> int:
 
 def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop) -> None:
     parent = _stop_with_parent(Path(run_dir))
-    config = StudioConfig.from_json(config_json)
-    result = train_run(
-        config,
-        Path(workspace),
-        run_dir=Path(run_dir),
-        uploads=uploads,
-        store=_QueueStore(events),
-        stop_event=stop,
-        parent_pid=parent,
-    )
+    try:
+        configure_devices()  # CNN_STUDIO_CPU_DEVICES, before TensorFlow starts in this process
+        config = StudioConfig.from_json(config_json)
+        result = train_run(
+            config,
+            Path(workspace),
+            run_dir=Path(run_dir),
+            uploads=uploads,
+            store=_QueueStore(events),
+            stop_event=stop,
+            parent_pid=parent,
+        )
+    except Exception as err:  # outside train_run's own handling: keep the traceback for the parent's message
+        write_error_log(Path(run_dir), err)
+        raise
     events.put(("result", result.to_dict()))
 
 
@@ -307,7 +314,7 @@ class JobManager:
                 result = TrainResult(**payload)
         process.join(timeout=30)
         if result is None:
-            message = (
+            message = logged_cause(job.run_dir) or (
                 f"The training process ended unexpectedly (exit code {process.exitcode}), for example killed "
                 "for lack of memory: lower the batch size or the image size and try again."
             )

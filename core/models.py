@@ -169,7 +169,8 @@ def _activation(config, name):
     import keras
 
     if config.activation == "leaky_relu":
-        return keras.layers.LeakyReLU(negative_slope=0.1, name=name)
+        # The slope positionally: Keras 3 calls it negative_slope, tf_keras (the multi-worker path) alpha.
+        return keras.layers.LeakyReLU(0.1, name=name)
     return keras.layers.Activation(config.activation, name=name)
 
 

@@ -97,6 +97,10 @@ class RunStatus:
     test_accuracy: float | None = None
     test_loss: float | None = None
     images_per_second: float | None = None
+    replicas: int | None = None  # devices that trained in sync, over all workers
+    global_batch: int | None = None  # images per training step over all replicas
+    workers: int | None = None  # machines that trained it together (TF_CONFIG); None: one
+    streamed: bool | None = None  # read from disk while training: decoded, the set was over the memory budget
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -222,6 +226,7 @@ class Progress:
     loss: float | None = None
     error: str | None = None
     waiting_for: str | None = None  # the run another process trains, while this one waits its turn
+    batch: str | None = None  # how the global batch splits over the devices, when several train in sync
 
     def update(self, **values: Any) -> None:
         for name, value in values.items():
@@ -244,7 +249,8 @@ class Progress:
         if self.phase != Phase.TRAINING or not self.epochs:
             return str(self.phase)
         eta = f", ETA {self.eta:.0f} s" if self.eta is not None else ""
-        return f"epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}{eta}"
+        split = f" ({self.batch})" if self.batch else ""
+        return f"epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}{eta}{split}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,7 +18,9 @@ import numpy as np
 
 from core.config import StudioConfig
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
+from core.devices import batch_text, choose_strategy
 from core.errors import StudioError
+from core.failures import failure_message, root_cause
 from core.files import atomic_save_model, atomic_write_bytes, atomic_write_json
 from core.runs import (
     BEST_MODEL,
@@ -31,6 +33,7 @@ from core.runs import (
     new_run_dir,
 )
 from core.status import Phase, RunState, update_status
+from core.streaming import is_streamed, stats_images, take
 from core.trainer_lock import TrainerLock, stop_requested
 
 # Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
@@ -49,23 +52,15 @@ class TrainResult:
     images_per_second: float | None
     seconds: float
     error: str | None = None
+    replicas: int | None = None  # devices training in sync (all workers' together)
+    global_batch: int | None = None  # images per step over all replicas: the batch-size setting
+    workers: int | None = None  # machines (TF_CONFIG workers) that trained it; None: this one alone
 
     def __post_init__(self) -> None:
         self.status = RunState(self.status)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "status": str(self.status)}
-
-
-def choose_strategy():
-    """MultiWorkerMirrored with TF_CONFIG, Mirrored for several GPUs, else the default (one device)."""
-    import tensorflow as tf
-
-    if os.environ.get("TF_CONFIG"):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if len(tf.config.list_logical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def make_pipeline(
@@ -77,12 +72,16 @@ def make_pipeline(
     augmenter=None,
     shuffle_seed: int | None = None,
 ):
-    """tf.data over uint8 arrays: shuffle, batch, augment (training only), prefetch. Normalization is in the model."""
+    """tf.data over uint8 arrays: shuffle, batch, augment (training only), prefetch. Normalization is in the model.
+    ``images`` may instead be a streamed set's elements (core.streaming: decoded and shuffled there)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if not isinstance(images, np.ndarray):
+        ds = images
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+        if shuffle_seed is not None:
+            ds = ds.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augmenter is not None:
         ds = ds.map(
@@ -91,6 +90,13 @@ def make_pipeline(
     if one_hot:
         ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _pipeline(dataset, indices: np.ndarray, batch_size: int, one_hot: bool, augmenter=None, shuffle_seed=None):
+    """make_pipeline over part of a dataset, in memory or streamed from disk (core.streaming)."""
+    images = dataset.elements(indices, shuffle_seed) if is_streamed(dataset) else dataset.images[indices]
+    labels = dataset.labels[indices]
+    return make_pipeline(images, labels, batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed)
 
 
 def create_run(
@@ -217,19 +223,24 @@ def _train_locked(
         seed = config.data.seed
         keras.utils.set_random_seed(seed)
         store.set_progress(phase=Phase.LOADING_DATA)
-        dataset = dataset if dataset is not None else load_dataset(config.data, **(uploads or {}))
+        dataset = dataset if dataset is not None else load_dataset(config.data, stream=True, **(uploads or {}))
         split = split_dataset(
             dataset, config.data.val_split, config.data.test_split, seed, config.data.use_official_test
         )
         _save_data_files(run_dir, dataset, split, seed)
-        train_x, train_y = dataset.images[split.train], dataset.labels[split.train]
-        stats = channel_stats(train_x)
+        stats = channel_stats(stats_images(dataset, split.train, seed))
         store.set_progress(phase=Phase.BUILDING_MODEL)
         training = config.training
-        steps_per_epoch = max(1, -(-len(train_x) // training.batch_size))
+        steps_per_epoch = max(1, -(-len(split.train) // training.batch_size))
         # Small epochs still get about ten points per epoch on the live batch chart.
         steps_per_execution = max(1, min(steps_per_execution, steps_per_epoch // 10))
-        with choose_strategy().scope():
+        strategy = choose_strategy()
+        replicas = int(strategy.num_replicas_in_sync)
+        if replicas > 1:
+            # Keras 3 bug (keras-team/keras#19246): steps_per_execution > 1 under a multi-replica strategy fails
+            # with "You must feed a value for placeholder tensor 'while/cond/Placeholder'"; one step per call works.
+            steps_per_execution = 1
+        with strategy.scope():
             built = build_model(config.model, dataset.image_shape, dataset.num_classes, stats.mean, stats.std, seed)
             model = built.model
             compile_model(model, config.model, training, steps_per_epoch, steps_per_execution)
@@ -242,23 +253,23 @@ def _train_locked(
             val_size=len(split.val),
             test_size=len(split.test),
             notes=built.notes,
+            replicas=replicas,
+            global_batch=training.batch_size,  # the batch-size setting is global: split across the replicas
+            streamed=is_streamed(dataset) or None,
         )
         one_hot = uses_one_hot(training)
         augmenter = build_augmenter(config.augment, seed)
-        train_ds = make_pipeline(
-            train_x, train_y, training.batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed=seed
-        )
+        train_ds = _pipeline(dataset, split.train, training.batch_size, one_hot, augmenter, shuffle_seed=seed)
         val_ds = None
         if len(split.val):
-            val_ds = make_pipeline(
-                dataset.images[split.val], dataset.labels[split.val], training.batch_size, dataset.num_classes, one_hot
-            )
+            val_ds = _pipeline(dataset, split.val, training.batch_size, one_hot)
         monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
         live = LiveMetrics(store, run_dir, steps_per_epoch, training.epochs, training.batch_size)
         stopper, nan_guard = StopOnRequest(stop_event, run_dir, parent_pid), NanGuard()
         best = BestCheckpoint(run_dir, monitor)
         callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
-        store.set_progress(phase=Phase.TRAINING)
+        batch_split = batch_text(training.batch_size, replicas) if replicas > 1 else None
+        store.set_progress(phase=Phase.TRAINING, batch=batch_split)
         history = model.fit(
             train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, shuffle=False, verbose=0
         )  # the pipeline shuffles, with the run's seed
@@ -273,13 +284,7 @@ def _train_locked(
         test_loss = test_accuracy = None
         if len(split.test):
             store.set_progress(phase=Phase.TESTING)
-            test_ds = make_pipeline(
-                dataset.images[split.test],
-                dataset.labels[split.test],
-                training.batch_size,
-                dataset.num_classes,
-                one_hot,
-            )
+            test_ds = _pipeline(dataset, split.test, training.batch_size, one_hot)
             test_loss, test_accuracy = (float(v) for v in model.evaluate(test_ds, verbose=0))
         state = RunState.STOPPED if stopper.stopped else RunState.FINISHED
         return _finish(
@@ -298,13 +303,13 @@ def _train_locked(
     except Exception as err:  # out of memory or anything else: the run fails, the app stays up
         import tensorflow as tf
 
+        cause = None
         if isinstance(err, tf.errors.ResourceExhaustedError):
-            message = (
-                f"Out of memory while training: {str(err).splitlines()[0][:300]}. Lower the batch size "
+            cause = (
+                f"Out of memory while training: {root_cause(err)}. Lower the batch size "
                 f"(now {config.training.batch_size}) or the image size."
             )
-        else:
-            message = f"{type(err).__name__}: {str(err).splitlines()[0][:500] if str(err) else 'no message'}"
+        message = failure_message(run_dir, err, cause)  # the traceback goes to the run's error.log
         return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=message)
 
 
@@ -346,10 +351,10 @@ def _save_data_files(run_dir: Path, dataset: Dataset, split, seed: int) -> None:
     atomic_write_json(run_dir / SPLIT_FILE, record)
     # The held-out images themselves: evaluation and export need no access to the original upload.
     test_idx = split.test if len(split.test) else split.val
-    _save_npz(run_dir / TEST_DATA_FILE, images=dataset.images[test_idx], labels=dataset.labels[test_idx])
+    _save_npz(run_dir / TEST_DATA_FILE, images=take(dataset, test_idx), labels=dataset.labels[test_idx])
     rng = np.random.default_rng(seed)
     calib = rng.choice(split.train, size=min(CALIBRATION_IMAGES, len(split.train)), replace=False)
-    _save_npz(run_dir / CALIBRATION_FILE, images=dataset.images[calib], labels=dataset.labels[calib])
+    _save_npz(run_dir / CALIBRATION_FILE, images=take(dataset, calib), labels=dataset.labels[calib])
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:
@@ -384,7 +389,7 @@ def _finish(
         seconds,
         error,
     )
-    update_status(
+    status = update_status(
         run_dir,
         state=state,
         finished=time.time(),
@@ -397,5 +402,6 @@ def _finish(
         images_per_second=result.images_per_second,
         **extra,
     )
+    result.replicas, result.global_batch, result.workers = status.replicas, status.global_batch, status.workers
     store.set_progress(phase=Phase.ended(state), error=error)
     return result

@@ -49,17 +49,27 @@ def _shared_dataset(fields: tuple, roots: tuple[str, ...], _budget: MemoryBudget
     # Not keyed on the budget: on a machine where it follows the memory available it changes at every call.
     config = DataConfig(**dict(fields))
     if config.source == "folder":
-        return _in_worker(config, {}, list(roots), _budget, f"Reading the folder '{config.path}'")
+        request = f"Reading the folder '{config.path}'"
+        return _in_worker(config, {}, list(roots), _budget, request, sample_streamed=True)  # over budget: a sample
     return load_dataset(config, allowed_roots=roots, budget=_budget)
 
 
-def _in_worker(config: DataConfig, uploads: dict, roots: list[str], budget: MemoryBudget, request: str) -> Dataset:
+def _in_worker(
+    config: DataConfig, uploads: dict, roots: list[str], budget: MemoryBudget, request: str, **options
+) -> Dataset:
     """Decode in a child with room for the array twice (it is pickled back) and the uploaded bytes."""
     mib = 2**20  # the worker's limit is in MiB
     upload_mb = len(uploads.get("zip_bytes") or b"") // mib
     limit_mb = 2 * budget.bytes // mib + upload_mb + WORKER_OVERHEAD_MB
     return run_in_worker(
-        load_dataset, config, **uploads, allowed_roots=roots, budget=budget, request=request, memory_mb=limit_mb
+        load_dataset,
+        config,
+        **uploads,
+        **options,
+        allowed_roots=roots,
+        budget=budget,
+        request=request,
+        memory_mb=limit_mb,
     )
 
 
