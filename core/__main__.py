@@ -25,10 +25,11 @@ import textwrap
 from pathlib import Path
 
 from core.config import (
+    DEFAULT_PRESET,
     FIELDS,
     KERAS_SOURCES,
     StudioConfig,
-    apply_preset,
+    apply_recipe,
     field_info,
     get_field,
     set_field,
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="fine-tune: start from this run's weights and settings (a run folder or id); on a dataset with other "
+        "classes the classifier head starts anew",
+    )
     groups: dict[str, argparse._ArgumentGroup] = {}
     for info in FIELDS.values():
         if info.section not in groups:
@@ -112,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
         groups[info.section].add_argument(
             info.flag, *info.spec.aliases, dest=info.path, metavar=_metavar(info), help=field_help(info)
         )
+    resume = commands.add_parser(
+        "resume",
+        formatter_class=HelpFormatter,
+        help="continue a stopped, interrupted or finished run for more epochs",
+        description="Train a run further from its last epoch's checkpoint, with its optimizer state, settings and "
+        "split; its epoch count and metrics go on in the same folder. Prints the same JSON as train.",
+    )
+    resume.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
+    resume.add_argument("--epochs", required=True, type=int, metavar="N", help="how many more epochs")
+    resume.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
+    resume.add_argument(
+        "--data", metavar="SOURCE", help="the run's dataset again, when its path has moved or it was an upload"
+    )
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate = commands.add_parser(
         "evaluate",
         help="score a run on its held-out test split",
@@ -203,15 +224,23 @@ def config_from_args(args: argparse.Namespace) -> StudioConfig:
             config = StudioConfig.from_json(args.config.read_bytes())
         except OSError as err:
             raise StudioError(f"Cannot read --config {args.config}: {err.strerror}.") from None
+    elif getattr(args, "init_from", None):
+        from core.resume import fine_tune_config
+        from core.runs import find_run, workspace_dir
+
+        config = fine_tune_config(find_run(workspace_dir(args.workspace), args.init_from).path)
     else:
         config = StudioConfig()
     if args.data:
         apply_data(config, args.data)
     changes = field_changes(args)
+    starts_anew = not args.config and not getattr(args, "init_from", None)
+    if starts_anew and not any(path == "model.preset" for path, _, _ in changes):
+        apply_recipe(config, DEFAULT_PRESET)  # no config file and no preset: the studio's own recipe
     for path, text, _ in changes:
         # A preset brings its values first; the flags that follow change them, as the sliders do in the app.
         if path == "model.preset" and text.strip() != "custom":
-            config.model = apply_preset(text.strip(), config.model)
+            apply_recipe(config, text.strip())
     for path, text, flag in changes:
         if path != "model.preset" or text.strip() == "custom":
             set_field(config, path, parse_text(field_info(path), text, get_field(config, path), flag))
@@ -274,10 +303,8 @@ def run_train(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
 
     from core.data import load_dataset, split_dataset
-    from core.progress import TextProgress
     from core.runs import workspace_dir
-    from core.trainer_lock import current_holder
-    from core.training import create_run, train_run
+    from core.training import create_run
 
     # A dataset that cannot train (over the budget once decoded, one class, too few images to split) is bad
     # input: exit 2 before a run folder exists.
@@ -285,16 +312,55 @@ def run_train(args: argparse.Namespace) -> int:
     data = config.data
     split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
     workspace = workspace_dir(args.workspace)
+    init_from = None
+    if args.init_from:
+        from core.resume import source_model_path
+        from core.runs import find_run
+
+        init_from = source_model_path(find_run(workspace, args.init_from).path)
     run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
-    extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
+    return _train_and_report(config, workspace, run_dir, dataset, args.quiet, init_from=init_from)
+
+
+def _train_and_report(config, workspace, run_dir, dataset, quiet: bool, **options) -> int:
+    """Train (or continue) a run with a progress bar on stderr and its JSON summary on stdout."""
+    from core.progress import TextProgress
+    from core.trainer_lock import current_holder
+    from core.training import train_run
+
+    extra = [] if quiet else [TextProgress(sys.stderr, config.training.batch_size)]
     holder = current_holder(workspace)
     if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet
         print(f"waiting: {holder.describe()} is training in this workspace", file=sys.stderr)
-    result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
+    result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra, **options)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(json.dumps(result.to_dict()))
     return 0 if result.status.ended_well else EXIT_FAILED_RUN
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """``resume``: the run's own config with more epochs, its dataset loaded again, trained on in its folder."""
+    from core.resume import resume_config
+    from core.runs import find_run, workspace_dir
+
+    workspace = workspace_dir(args.workspace)
+    run = find_run(workspace, args.run)
+    config = resume_config(run.path, args.epochs)
+    if args.data:
+        apply_data(config, args.data)
+    from core.data import check_source
+
+    check_source(config.data)
+    import_tensorflow_quietly()
+    from core.data import load_dataset
+    from core.resume import check_same_classes
+    from core.status import RunState, update_status
+
+    dataset = load_dataset(config.data)
+    check_same_classes(run.path, dataset.class_names)
+    update_status(run.path, state=RunState.QUEUED, error=None)
+    return _train_and_report(config, workspace, run.path, dataset, args.quiet, resume=True)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -386,7 +452,7 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export, "stop": run_stop}
+COMMANDS = {"train": run_train, "resume": run_resume, "evaluate": run_evaluate, "export": run_export, "stop": run_stop}
 
 if __name__ == "__main__":
     sys.exit(main())

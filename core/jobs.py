@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import StudioConfig
+from core.errors import StudioError
 from core.live import MetricsStore
 from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
 from core.status import STATUS_FILE, Phase, Progress, RunState, read_progress, update_status
@@ -82,7 +83,9 @@ def _stop_with_parent(run_dir: Path) -> int:
     return parent
 
 
-def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop) -> None:
+def _train_in_child(
+    config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop, options: dict | None = None
+) -> None:
     parent = _stop_with_parent(Path(run_dir))
     config = StudioConfig.from_json(config_json)
     result = train_run(
@@ -93,6 +96,7 @@ def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dic
         store=_QueueStore(events),
         stop_event=stop,
         parent_pid=parent,
+        **(options or {}),  # resume=True, or init_from=<a model file> (core.resume)
     )
     events.put(("result", result.to_dict()))
 
@@ -110,6 +114,7 @@ class Job:
     submitted: float = field(default_factory=time.time)
     process: object = None  # the child process while it runs
     owner: str | None = None  # who started it (None when roles are off)
+    options: dict = field(default_factory=dict)  # train_run's resume / init_from
 
     @property
     def run_id(self) -> str:
@@ -144,12 +149,34 @@ class JobManager:
         self._worker: threading.Thread | None = None
 
     def submit(
-        self, config: StudioConfig, uploads: dict | None = None, name: str | None = None, owner: str | None = None
+        self,
+        config: StudioConfig,
+        uploads: dict | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        init_from: Path | None = None,
     ) -> Job:
-        """Queue a run (its folder appears at once, status "queued"); it starts when the worker is free."""
+        """Queue a run (its folder appears at once, status "queued"); it starts when the worker is free.
+        ``init_from``: a model file whose weights the run starts from (fine-tuning)."""
         config.validate()
         run_dir = create_run(self.workspace, config, name, owner=owner)
-        job = Job(run_dir, StudioConfig.from_json(config.to_json()), uploads, owner=owner)
+        options = {"init_from": str(init_from)} if init_from is not None else {}
+        return self._enqueue(
+            Job(run_dir, StudioConfig.from_json(config.to_json()), uploads, owner=owner, options=options)
+        )
+
+    def resume(self, run_id: str, more_epochs: int, uploads: dict | None = None, owner: str | None = None) -> Job:
+        """Queue an ended run to train ``more_epochs`` more in its own folder, from its last checkpoint."""
+        from core.resume import resume_config
+
+        run_dir = self.workspace / run_id
+        if run_id in self.live_ids():
+            raise StudioError(f"Run {run_id} is still queued or training: continue it once it has ended.")
+        config = resume_config(run_dir, more_epochs)
+        update_status(run_dir, state=RunState.QUEUED, error=None, pid=os.getpid())
+        return self._enqueue(Job(run_dir, config, uploads, owner=owner, options={"resume": True}))
+
+    def _enqueue(self, job: Job) -> Job:
         with self._lock:
             self._jobs[job.run_id] = job
             self._queue.append(job)
@@ -179,7 +206,15 @@ class JobManager:
             target=_train_in_child,
             name=f"train-{job.run_id}",
             daemon=True,
-            args=(job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, events, job.stop_event),
+            args=(
+                job.config.to_json(),
+                str(self.workspace),
+                str(job.run_dir),
+                job.uploads,
+                events,
+                job.stop_event,
+                job.options,
+            ),
         )
         job.store.set_progress(phase=Phase.STARTING_PROCESS)
         with hidden_main():  # the trainer must not run the app script again as it starts

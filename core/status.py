@@ -97,6 +97,8 @@ class RunStatus:
     test_accuracy: float | None = None
     test_loss: float | None = None
     images_per_second: float | None = None
+    parent_run: str | None = None  # the run whose weights this one started from (fine-tuning)
+    sweep: str | None = None  # the sweep this run is a trial of
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

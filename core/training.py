@@ -144,11 +144,15 @@ def train_run(
     steps_per_execution: int = STEPS_PER_EXECUTION,
     on_start: Callable[[Path], None] | None = None,
     parent_pid: int | None = None,
+    resume: bool = False,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train one run into ``run_dir`` (created if None). Never raises for training faults: the result says.
 
     It first waits for the workspace's trainer lock (one training per workspace, whoever starts it); a stop
     asked for meanwhile ends it as stopped before it started. ``parent_pid``: stop when that process is gone.
+    ``resume``: continue ``run_dir`` from its last epoch (``config.training.epochs`` is the new total, see
+    core.resume). ``init_from``: start from that model file's weights (fine-tuning).
     """
     from core.callbacks import FolderProgress, MetricsStore
 
@@ -171,6 +175,8 @@ def train_run(
             steps_per_execution,
             on_start,
             parent_pid,
+            resume,
+            init_from,
         )
     finally:
         lock.release()
@@ -193,12 +199,24 @@ def _wait_for_lock(lock: TrainerLock, run_dir: Path, store, stop_event) -> bool:
 
 
 def _train_locked(
-    config, run_dir, dataset, uploads, store, stop_event, extra_callbacks, steps_per_execution, on_start, parent_pid
+    config,
+    run_dir,
+    dataset,
+    uploads,
+    store,
+    stop_event,
+    extra_callbacks,
+    steps_per_execution,
+    on_start,
+    parent_pid,
+    resume=False,
+    init_from=None,
 ) -> TrainResult:
     import keras
 
-    from core.callbacks import BestCheckpoint, LiveMetrics, NanGuard, StopOnRequest
+    from core.callbacks import BestCheckpoint, LatestCheckpoint, LiveMetrics, NanGuard, StopOnRequest
     from core.models import build_model, compile_model, uses_one_hot
+    from core.resume import History, check_same_classes, load_source_weights, restore_checkpoint, run_history
 
     started = time.time()
     update_status(
@@ -216,6 +234,8 @@ def _train_locked(
         split = split_dataset(
             dataset, config.data.val_split, config.data.test_split, seed, config.data.use_official_test
         )
+        if resume:
+            check_same_classes(run_dir, dataset.class_names)
         _save_data_files(run_dir, dataset, split, seed)
         train_x, train_y = dataset.images[split.train], dataset.labels[split.train]
         stats = channel_stats(train_x)
@@ -228,6 +248,12 @@ def _train_locked(
             built = build_model(config.model, dataset.image_shape, dataset.num_classes, stats.mean, stats.std, seed)
             model = built.model
             compile_model(model, config.model, training, steps_per_epoch, steps_per_execution)
+            before = run_history(run_dir) if resume else History()
+            if resume:
+                restore_checkpoint(run_dir, model)
+                _replay(store, before)  # the charts go on from where the run ended
+            elif init_from is not None:
+                built.notes += load_source_weights(Path(init_from), model, dataset.class_names)
         update_status(
             run_dir,
             params=int(model.count_params()),
@@ -237,6 +263,7 @@ def _train_locked(
             val_size=len(split.val),
             test_size=len(split.test),
             notes=built.notes,
+            **({"parent_run": Path(init_from).parent.name} if init_from is not None else {}),
         )
         one_hot = uses_one_hot(training)
         augmenter = build_augmenter(config.augment, seed)
@@ -249,15 +276,32 @@ def _train_locked(
                 dataset.images[split.val], dataset.labels[split.val], training.batch_size, dataset.num_classes, one_hot
             )
         monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
-        live = LiveMetrics(store, run_dir, steps_per_epoch, training.epochs, training.batch_size)
+        initial = before.epoch_count
+        live = LiveMetrics(
+            store, run_dir, steps_per_epoch, training.epochs, training.batch_size, initial, before.last_step
+        )
         stopper, nan_guard = StopOnRequest(stop_event, run_dir, parent_pid), NanGuard()
-        best = BestCheckpoint(run_dir, monitor)
-        callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
+        best = BestCheckpoint(run_dir, monitor, *before.best(monitor))
+        callbacks = [
+            live,
+            nan_guard,
+            stopper,
+            best,
+            LatestCheckpoint(run_dir),
+            *_schedule_callbacks(training, monitor),
+            *(extra_callbacks or []),
+        ]
         store.set_progress(phase=Phase.TRAINING)
         history = model.fit(
-            train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, shuffle=False, verbose=0
+            train_ds,
+            validation_data=val_ds,
+            epochs=training.epochs,
+            initial_epoch=initial,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
         )  # the pipeline shuffles, with the run's seed
-        epochs_done = len(history.history.get("loss", []))
+        epochs_done = initial + len(history.history.get("loss", []))
         if nan_guard.message:
             return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=nan_guard.message)
         atomic_save_model(model, run_dir / FINAL_MODEL)
@@ -301,6 +345,17 @@ def _train_locked(
         else:
             message = f"{type(err).__name__}: {str(err).splitlines()[0][:500] if str(err) else 'no message'}"
         return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=message)
+
+
+def _replay(store, history) -> None:
+    """Put a continued run's earlier batch and epoch records into the live store, epoch by epoch."""
+    batches = iter(history.batches)
+    pending = next(batches, None)
+    for epoch in history.epochs:
+        while pending is not None and pending.get("epoch") == epoch.get("epoch"):
+            store.add_batch(pending)
+            pending = next(batches, None)
+        store.add_epoch(epoch)
 
 
 def _schedule_callbacks(training, monitor: str) -> list:

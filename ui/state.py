@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import FIELDS, StudioConfig, field_info, field_paths, get_field, set_field
+from core.config import FIELDS, StudioConfig, default_config, field_info, field_paths, get_field, set_field
 from core.errors import StudioError
 from core.fields import FieldInfo, number_text, shown
 
@@ -25,7 +25,7 @@ LIST_COLUMNS = 3  # list items (filters per block, units per dense layer) side b
 
 def config() -> StudioConfig:
     if CONFIG_KEY not in st.session_state:
-        st.session_state[CONFIG_KEY] = StudioConfig()
+        st.session_state[CONFIG_KEY] = default_config()  # the compact recipe on the default dataset
     return st.session_state[CONFIG_KEY]
 
 
