@@ -38,6 +38,7 @@ from core.config import (
 from core.errors import StudioError
 from core.fields import FieldInfo, parse_text
 from core.formats import format_help
+from core.sweep import default_param_texts
 
 EXIT_FAILED_RUN = 1
 EXIT_BAD_INPUT = 2
@@ -89,21 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "The config is the --config file (or the defaults), then --data, then the preset (its values), then "
         "each field flag, then each --set. Every config field has a flag --SECTION.FIELD VALUE.",
     )
-    train.add_argument("--data", metavar="SOURCE", help=DATA_HELP)
-    train.add_argument("--config", metavar="FILE", type=Path, help="a config JSON downloaded from the app")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="set any config field, e.g. --set model.filters=16,32 (repeatable; applied last)",
-    )
-    colour = train.add_mutually_exclusive_group()
-    colour.add_argument("--grayscale", action="store_true", help="one channel (data.color_mode grayscale)")
-    colour.add_argument("--rgb", action="store_true", help="three channels (data.color_mode rgb)")
-    train.add_argument(
-        "--workspace", metavar="DIR", help="where runs are kept (default: $CNN_STUDIO_WORKSPACE or ./runs)"
-    )
+    add_config_arguments(train)
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
@@ -112,13 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tune: start from this run's weights and settings (a run folder or id); on a dataset with other "
         "classes the classifier head starts anew",
     )
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for info in FIELDS.values():
-        if info.section not in groups:
-            groups[info.section] = train.add_argument_group(f"{info.section} settings")
-        groups[info.section].add_argument(
-            info.flag, *info.spec.aliases, dest=info.path, metavar=_metavar(info), help=field_help(info)
-        )
+    sweep = commands.add_parser(
+        "sweep",
+        formatter_class=HelpFormatter,
+        help="search settings with Optuna: every trial is a run in the history",
+        description="Start (or, with --sweep, resume) a hyperparameter sweep: TPE sampling over the --param fields, "
+        "poor trials pruned from their epoch validation metric. The base config is built as for train. Each trial "
+        "waits for the workspace's trainer like any run. Prints one JSON object: the trials, the best trial and "
+        "its config.",
+    )
+    add_config_arguments(sweep)
+    sweep.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="FIELD=RANGE",
+        help="a searched field: FIELD=LOW:HIGH, FIELD=LOW:HIGH:log or FIELD=A,B,C (repeatable; default: "
+        + " ".join(default_param_texts())
+        + ")",
+    )
+    sweep.add_argument("--trials", type=int, default=10, metavar="N", help="the trial budget (default 10)")
+    sweep.add_argument("--metric", default="val_accuracy", choices=("val_accuracy", "val_loss"))
+    sweep.add_argument("--sweep", metavar="ID", help="resume this sweep instead of starting one")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # started by the Sweep page
     resume = commands.add_parser(
         "resume",
         formatter_class=HelpFormatter,
@@ -171,6 +175,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the settings table, in Markdown, generated from the config's field declarations.",
     )
     return parser
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that build a config: --data, --config, --set, --grayscale/--rgb, --workspace and one flag per
+    field of the config table."""
+    parser.add_argument("--data", metavar="SOURCE", help=DATA_HELP)
+    parser.add_argument("--config", metavar="FILE", type=Path, help="a config JSON downloaded from the app")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any config field, e.g. --set model.filters=16,32 (repeatable; applied last)",
+    )
+    colour = parser.add_mutually_exclusive_group()
+    colour.add_argument("--grayscale", action="store_true", help="one channel (data.color_mode grayscale)")
+    colour.add_argument("--rgb", action="store_true", help="three channels (data.color_mode rgb)")
+    parser.add_argument(
+        "--workspace", metavar="DIR", help="where runs are kept (default: $CNN_STUDIO_WORKSPACE or ./runs)"
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for info in FIELDS.values():
+        if info.section not in groups:
+            groups[info.section] = parser.add_argument_group(f"{info.section} settings")
+        groups[info.section].add_argument(
+            info.flag, *info.spec.aliases, dest=info.path, metavar=_metavar(info), help=field_help(info)
+        )
 
 
 def apply_data(config: StudioConfig, source: str) -> None:
@@ -363,6 +394,42 @@ def run_resume(args: argparse.Namespace) -> int:
     return _train_and_report(config, workspace, run.path, dataset, args.quiet, resume=True)
 
 
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``sweep``: a new sweep from the base config and --param fields, or --sweep ID resumed; JSON summary."""
+    from core.runs import workspace_dir
+    from core.sweep import clear_stop, create_sweep, load_spec, parse_param, run_sweep
+
+    workspace = workspace_dir(args.workspace)
+    if args.sweep:
+        spec = load_spec(workspace, args.sweep)
+        if not args.background:
+            clear_stop(workspace, args.sweep)  # resuming by hand; the page clears it before it starts this process
+    else:
+        params = [parse_param(text) for text in args.param] or None
+        config = config_from_args(args)
+        from core.data import check_source
+
+        check_source(config.data)
+        spec = create_sweep(workspace, config, params, args.trials, args.metric)
+    base = StudioConfig.from_dict(spec.base)
+    import_tensorflow_quietly()
+    from core.data import load_dataset, split_dataset
+    from core.progress import TextProgress
+
+    dataset = load_dataset(base.data)
+    split_dataset(dataset, base.data.val_split, base.data.test_split, base.data.seed, base.data.use_official_test)
+    print(f"sweep {spec.sweep_id}: {spec.trials} trials, {spec.metric}", file=sys.stderr)
+
+    def extra() -> list:
+        return [] if args.quiet else [TextProgress(sys.stderr, base.training.batch_size)]
+
+    def on_trial(number: int, run_id: str) -> None:
+        print(f"trial {number}/{spec.trials}: run {run_id}", file=sys.stderr)
+
+    print(json.dumps(run_sweep(workspace, spec.sweep_id, dataset, extra, on_trial)))
+    return 0
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from core.evaluation import evaluate_run
@@ -452,7 +519,14 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "resume": run_resume, "evaluate": run_evaluate, "export": run_export, "stop": run_stop}
+COMMANDS = {
+    "train": run_train,
+    "resume": run_resume,
+    "sweep": run_sweep_command,
+    "evaluate": run_evaluate,
+    "export": run_export,
+    "stop": run_stop,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

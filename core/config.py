@@ -522,6 +522,14 @@ class TrainingConfig:
         when={"training.early_stopping": (True,)},
     )
 
+    tensorboard: bool = setting(
+        False,
+        "TensorBoard logs",
+        "also write TensorBoard logs (scalars per epoch, the graph) into the run folder's tensorboard/ "
+        "(tensorboard --logdir <workspace>)",
+        group="training",
+    )
+
     def validate(self) -> None:
         _check_section(self, "training")
 

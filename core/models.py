@@ -263,6 +263,9 @@ def _resnet_body(config, x):
 # stage halves the map until it is at most LAST_MAP pixels (never more stages than model.conv_blocks).
 COMPACT_STEM_TARGET = 40
 COMPACT_LAST_MAP = 8
+# Small sets give few steps per epoch: BatchNorm's moving statistics must follow within tens of steps, or the
+# validation score lags far behind training (Keras's default momentum, 0.99, needs hundreds).
+COMPACT_BN_MOMENTUM = 0.9
 
 
 def compact_plan(config, input_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -293,7 +296,7 @@ def _conv_bn(config, x, filters: int, name: str, strides: int = 1):
         kernel_regularizer=_regularizer(config),
         name=f"{name}_conv",
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=COMPACT_BN_MOMENTUM, name=f"{name}_bn")(x)
     return _activation(config, f"{name}_act")(x)
 
 

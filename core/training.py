@@ -36,6 +36,7 @@ from core.trainer_lock import TrainerLock, stop_requested
 # Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
 STEPS_PER_EXECUTION = 16
 CALIBRATION_IMAGES = 300
+TENSORBOARD_DIR = "tensorboard"  # in the run folder: tensorboard --logdir <workspace> finds every run's logs
 
 
 @dataclass
@@ -289,6 +290,7 @@ def _train_locked(
             best,
             LatestCheckpoint(run_dir),
             *_schedule_callbacks(training, monitor),
+            *([keras.callbacks.TensorBoard(run_dir / TENSORBOARD_DIR)] if training.tensorboard else []),
             *(extra_callbacks or []),
         ]
         store.set_progress(phase=Phase.TRAINING)

@@ -251,7 +251,7 @@ def test_run_history_lists_renames_and_deletes_runs(train_page):
     manager().wait(train_page.session_state["watch_run"])
     train_page.run()
     table = history(train_page)
-    assert list(table["status"]) == ["finished"] and table["parameters"][0] == "358,982"
+    assert list(table["status"]) == ["finished"] and table["parameters"][0] == "157,998"  # compact, 6 classes
     run_id = table["run"][0]
     train_page.text_input(key=f"rename_{run_id}").input("my first run").run()
     train_page.button(key="rename_run").click().run()

@@ -109,4 +109,5 @@ def _classes(run: RunInfo) -> list[str] | None:
 
 def _watch(run_id: str) -> None:
     st.session_state["watch_run"] = st.session_state["selected_run"] = run_id
+    st.session_state.pop("history_run", None)  # the run picker opens the new run on the next script run
     st.rerun()
