@@ -13,6 +13,7 @@ page = st.navigation(
         st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
         st.Page("app_pages/model.py", title="Model", icon=":material/account_tree:"),
         st.Page("app_pages/train.py", title="Train", icon=":material/monitoring:"),
+        st.Page("app_pages/sweep.py", title="Sweep", icon=":material/tune:"),
         st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
     ]

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.config import apply_preset
+from core.config import apply_preset, apply_recipe
 from core.data import default_image_size
 from core.errors import StudioError
 from core.presets import PRESETS
@@ -35,12 +35,13 @@ def on_preset_change() -> None:
     chosen = st.session_state["model.preset"]
     cfg = config()
     if chosen != "custom":
-        cfg.model = apply_preset(chosen, cfg.model)
+        apply_recipe(cfg, chosen)  # the compact recipe also sets its training settings and augmentation
     elif cfg.model.architecture == "mobilenetv2":
         # "custom" is your own CNN: start it from the CIFAR recipe rather than a pretrained base.
         cfg.model = apply_preset("tutorial-cifar", cfg.model)
         cfg.model.preset = "custom"
-    for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith("model.")]:
+    sections = ("model.", "training.", "augment.")
+    for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith(sections)]:
         if key != "model.preset":
             del st.session_state[key]
 

@@ -9,6 +9,7 @@ from core.data import default_image_size
 from core.errors import StudioError
 from core.runs import delete_run, history_rows, read_metrics, rename_run
 from ui.access import can, current_user, refusal
+from ui.continue_run import continue_controls
 from ui.jobs import fresh_runs, manager, run_selectbox, show_damage
 from ui.state import config
 from ui.train import STATE_STYLE, draw_curves, live_view
@@ -97,6 +98,7 @@ if run.state.live and mgr.get(chosen) is None and chosen != shown:
         st.toast("Asked it to stop at its next step…")
 if chosen != shown:  # the live view above draws that one's
     draw_curves(*read_metrics(run.path), key="saved", run_id=chosen)
+continue_controls(run, mgr)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 with c1:

@@ -26,10 +26,11 @@ import textwrap
 from pathlib import Path
 
 from core.config import (
+    DEFAULT_PRESET,
     FIELDS,
     KERAS_SOURCES,
     StudioConfig,
-    apply_preset,
+    apply_recipe,
     field_info,
     get_field,
     set_field,
@@ -41,6 +42,7 @@ from core.fields import FieldInfo, parse_text
 from core.formats import format_help
 from core.multiworker import cluster_from_env, train_in_cluster
 from core.multiworker import start as start_cluster
+from core.sweep import default_param_texts
 
 EXIT_FAILED_RUN = 1
 EXIT_BAD_INPUT = 2
@@ -92,21 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         "The config is the --config file (or the defaults), then --data, then the preset (its values), then "
         "each field flag, then each --set. Every config field has a flag --SECTION.FIELD VALUE.",
     )
-    train.add_argument("--data", metavar="SOURCE", help=DATA_HELP)
-    train.add_argument("--config", metavar="FILE", type=Path, help="a config JSON downloaded from the app")
-    train.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="set any config field, e.g. --set model.filters=16,32 (repeatable; applied last)",
-    )
-    colour = train.add_mutually_exclusive_group()
-    colour.add_argument("--grayscale", action="store_true", help="one channel (data.color_mode grayscale)")
-    colour.add_argument("--rgb", action="store_true", help="three channels (data.color_mode rgb)")
-    train.add_argument(
-        "--workspace", metavar="DIR", help="where runs are kept (default: $CNN_STUDIO_WORKSPACE or ./runs)"
-    )
+    add_config_arguments(train)
     train.add_argument("--name", help="a name for the run in the history")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument(
@@ -115,13 +103,50 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"split the CPU into N logical devices and train on all of them in sync (MirroredStrategy, as on N "
         f"GPUs; the batch size stays global); default ${CPU_DEVICES_ENV} or 1",
     )
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for info in FIELDS.values():
-        if info.section not in groups:
-            groups[info.section] = train.add_argument_group(f"{info.section} settings")
-        groups[info.section].add_argument(
-            info.flag, *info.spec.aliases, dest=info.path, metavar=_metavar(info), help=field_help(info)
-        )
+    train.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="fine-tune: start from this run's weights and settings (a run folder or id); on a dataset with other "
+        "classes the classifier head starts anew",
+    )
+    sweep = commands.add_parser(
+        "sweep",
+        formatter_class=HelpFormatter,
+        help="search settings with Optuna: every trial is a run in the history",
+        description="Start (or, with --sweep, resume) a hyperparameter sweep: TPE sampling over the --param fields, "
+        "poor trials pruned from their epoch validation metric. The base config is built as for train. Each trial "
+        "waits for the workspace's trainer like any run. Prints one JSON object: the trials, the best trial and "
+        "its config.",
+    )
+    add_config_arguments(sweep)
+    sweep.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="FIELD=RANGE",
+        help="a searched field: FIELD=LOW:HIGH, FIELD=LOW:HIGH:log or FIELD=A,B,C (repeatable; default: "
+        + " ".join(default_param_texts())
+        + ")",
+    )
+    sweep.add_argument("--trials", type=int, default=10, metavar="N", help="the trial budget (default 10)")
+    sweep.add_argument("--metric", default="val_accuracy", choices=("val_accuracy", "val_loss"))
+    sweep.add_argument("--sweep", metavar="ID", help="resume this sweep instead of starting one")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--background", action="store_true", help=argparse.SUPPRESS)  # started by the Sweep page
+    resume = commands.add_parser(
+        "resume",
+        formatter_class=HelpFormatter,
+        help="continue a stopped, interrupted or finished run for more epochs",
+        description="Train a run further from its last epoch's checkpoint, with its optimizer state, settings and "
+        "split; its epoch count and metrics go on in the same folder. Prints the same JSON as train.",
+    )
+    resume.add_argument("--run", required=True, metavar="RUN_DIR", help="a run folder, or a run id in the workspace")
+    resume.add_argument("--epochs", required=True, type=int, metavar="N", help="how many more epochs")
+    resume.add_argument("--workspace", metavar="DIR", help="where to look up a run id")
+    resume.add_argument(
+        "--data", metavar="SOURCE", help="the run's dataset again, when its path has moved or it was an upload"
+    )
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate = commands.add_parser(
         "evaluate",
         help="score a run on its held-out test split",
@@ -209,6 +234,33 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that build a config: --data, --config, --set, --grayscale/--rgb, --workspace and one flag per
+    field of the config table."""
+    parser.add_argument("--data", metavar="SOURCE", help=DATA_HELP)
+    parser.add_argument("--config", metavar="FILE", type=Path, help="a config JSON downloaded from the app")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any config field, e.g. --set model.filters=16,32 (repeatable; applied last)",
+    )
+    colour = parser.add_mutually_exclusive_group()
+    colour.add_argument("--grayscale", action="store_true", help="one channel (data.color_mode grayscale)")
+    colour.add_argument("--rgb", action="store_true", help="three channels (data.color_mode rgb)")
+    parser.add_argument(
+        "--workspace", metavar="DIR", help="where runs are kept (default: $CNN_STUDIO_WORKSPACE or ./runs)"
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for info in FIELDS.values():
+        if info.section not in groups:
+            groups[info.section] = parser.add_argument_group(f"{info.section} settings")
+        groups[info.section].add_argument(
+            info.flag, *info.spec.aliases, dest=info.path, metavar=_metavar(info), help=field_help(info)
+        )
+
+
 def apply_data(config: StudioConfig, source: str) -> None:
     """``--data``: a built-in or Keras id, a folder of class folders, or a ZIP of them."""
     if source.startswith(("builtin:", "keras:")):
@@ -260,15 +312,23 @@ def config_from_args(args: argparse.Namespace) -> StudioConfig:
             config = StudioConfig.from_json(args.config.read_bytes())
         except OSError as err:
             raise StudioError(f"Cannot read --config {args.config}: {err.strerror}.") from None
+    elif getattr(args, "init_from", None):
+        from core.resume import fine_tune_config
+        from core.runs import find_run, workspace_dir
+
+        config = fine_tune_config(find_run(workspace_dir(args.workspace), args.init_from).path)
     else:
         config = StudioConfig()
     if args.data:
         apply_data(config, args.data)
     changes = field_changes(args)
+    starts_anew = not args.config and not getattr(args, "init_from", None)
+    if starts_anew and not any(path == "model.preset" for path, _, _ in changes):
+        apply_recipe(config, DEFAULT_PRESET)  # no config file and no preset: the studio's own recipe
     for path, text, _ in changes:
         # A preset brings its values first; the flags that follow change them, as the sliders do in the app.
         if path == "model.preset" and text.strip() != "custom":
-            config.model = apply_preset(text.strip(), config.model)
+            apply_recipe(config, text.strip())
     for path, text, flag in changes:
         if path != "model.preset" or text.strip() == "custom":
             set_field(config, path, parse_text(field_info(path), text, get_field(config, path), flag))
@@ -337,10 +397,8 @@ def run_train(args: argparse.Namespace) -> int:
     import_tensorflow_quietly()
 
     from core.data import load_dataset, split_dataset
-    from core.progress import TextProgress
     from core.runs import workspace_dir
-    from core.trainer_lock import current_holder
-    from core.training import create_run, train_run
+    from core.training import create_run
 
     # A dataset that cannot train (over the budget once decoded, one class, too few images to split) is bad
     # input: exit 2 before a run folder exists.
@@ -353,19 +411,99 @@ def run_train(args: argparse.Namespace) -> int:
     data = config.data
     split_dataset(dataset, data.val_split, data.test_split, data.seed, data.use_official_test)
     workspace = workspace_dir(args.workspace)
-    extra = [] if args.quiet else [TextProgress(sys.stderr, config.training.batch_size)]
+    init_from = None
+    if args.init_from:
+        if cluster is not None:
+            raise StudioError("--init-from trains on one machine: run it without TF_CONFIG.")
+        from core.resume import source_model_path
+        from core.runs import find_run
+
+        init_from = source_model_path(find_run(workspace, args.init_from).path)
+    if cluster is not None:  # the chief creates the run folder once the workers have met
+        return _train_and_report(config, workspace, None, dataset, args.quiet, cluster=cluster, name=args.name)
+    run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
+    return _train_and_report(config, workspace, run_dir, dataset, args.quiet, init_from=init_from)
+
+
+def _train_and_report(config, workspace, run_dir, dataset, quiet: bool, cluster=None, name=None, **options) -> int:
+    """Train (or continue) a run with a progress bar on stderr and its JSON summary on stdout; with ``cluster``,
+    on several machines (TF_CONFIG)."""
+    from core.progress import TextProgress
+    from core.trainer_lock import current_holder
+    from core.training import train_run
+
+    extra = [] if quiet else [TextProgress(sys.stderr, config.training.batch_size)]
     holder = current_holder(workspace)
     if holder is not None:  # train_run waits for the workspace's trainer lock; say why nothing happens yet
         print(f"waiting: {holder.describe()} is training in this workspace", file=sys.stderr)
     if cluster is not None:
-        result = train_in_cluster(cluster, config, workspace, dataset, args.name, extra)
+        result = train_in_cluster(cluster, config, workspace, dataset, name, extra)
     else:
-        run_dir = create_run(workspace, config, args.name, owner=getpass.getuser())
-        result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra)
+        result = train_run(config, workspace, run_dir=run_dir, dataset=dataset, extra_callbacks=extra, **options)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
     print(json.dumps(result.to_dict()))
     return 0 if result.status.ended_well else EXIT_FAILED_RUN
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    """``resume``: the run's own config with more epochs, its dataset loaded again, trained on in its folder."""
+    from core.resume import resume_config
+    from core.runs import find_run, workspace_dir
+
+    workspace = workspace_dir(args.workspace)
+    run = find_run(workspace, args.run)
+    config = resume_config(run.path, args.epochs)
+    if args.data:
+        apply_data(config, args.data)
+    from core.data import check_source
+
+    check_source(config.data)
+    import_tensorflow_quietly()
+    from core.data import load_dataset
+    from core.resume import check_same_classes
+    from core.status import RunState, update_status
+
+    dataset = load_dataset(config.data)
+    check_same_classes(run.path, dataset.class_names)
+    update_status(run.path, state=RunState.QUEUED, error=None)
+    return _train_and_report(config, workspace, run.path, dataset, args.quiet, resume=True)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``sweep``: a new sweep from the base config and --param fields, or --sweep ID resumed; JSON summary."""
+    from core.runs import workspace_dir
+    from core.sweep import clear_stop, create_sweep, load_spec, parse_param, run_sweep
+
+    workspace = workspace_dir(args.workspace)
+    if args.sweep:
+        spec = load_spec(workspace, args.sweep)
+        if not args.background:
+            clear_stop(workspace, args.sweep)  # resuming by hand; the page clears it before it starts this process
+    else:
+        params = [parse_param(text) for text in args.param] or None
+        config = config_from_args(args)
+        from core.data import check_source
+
+        check_source(config.data)
+        spec = create_sweep(workspace, config, params, args.trials, args.metric)
+    base = StudioConfig.from_dict(spec.base)
+    import_tensorflow_quietly()
+    from core.data import load_dataset, split_dataset
+    from core.progress import TextProgress
+
+    dataset = load_dataset(base.data)
+    split_dataset(dataset, base.data.val_split, base.data.test_split, base.data.seed, base.data.use_official_test)
+    print(f"sweep {spec.sweep_id}: {spec.trials} trials, {spec.metric}", file=sys.stderr)
+
+    def extra() -> list:
+        return [] if args.quiet else [TextProgress(sys.stderr, base.training.batch_size)]
+
+    def on_trial(number: int, run_id: str) -> None:
+        print(f"trial {number}/{spec.trials}: run {run_id}", file=sys.stderr)
+
+    print(json.dumps(run_sweep(workspace, spec.sweep_id, dataset, extra, on_trial)))
+    return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -457,8 +595,15 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "export": run_export, "stop": run_stop}
-COMMANDS["serve"] = run_serve
+COMMANDS = {
+    "train": run_train,
+    "resume": run_resume,
+    "sweep": run_sweep_command,
+    "evaluate": run_evaluate,
+    "export": run_export,
+    "stop": run_stop,
+    "serve": run_serve,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

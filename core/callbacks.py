@@ -15,7 +15,7 @@ import numpy as np
 from core.errors import StudioError
 from core.files import atomic_save_model
 from core.live import MetricsStore  # noqa: F401  (re-exported: training code imports it from here)
-from core.runs import BEST_MODEL, append_metrics
+from core.runs import BEST_MODEL, FINAL_MODEL, append_metrics
 from core.status import PROGRESS_BATCHES, Phase, Progress, write_progress
 from core.trainer_lock import stop_requested
 
@@ -42,8 +42,10 @@ class LiveMetrics(keras.callbacks.Callback):
         epochs: int,
         batch_size: int,
         initial_epoch: int = 0,
+        first_step: int = 0,
     ) -> None:
         super().__init__()
+        self.initial_epoch = initial_epoch  # epochs trained before (a continued run): ETA counts only the rest
         self.store = store
         self.run_dir = run_dir
         self.steps_per_epoch = steps_per_epoch
@@ -55,8 +57,8 @@ class LiveMetrics(keras.callbacks.Callback):
         self._seen_steps = 0
         self._loss_sum = 0.0
         self._acc_sum = 0.0
-        self._global_step = 0
-        self._epoch = 1
+        self._global_step = first_step  # a continued run's batch steps go on from its last one
+        self._epoch = initial_epoch + 1
 
     def on_train_begin(self, logs=None):
         self._train_start = time.perf_counter()
@@ -64,7 +66,7 @@ class LiveMetrics(keras.callbacks.Callback):
         self.store.set_progress(
             epochs=self.epochs,
             steps_per_epoch=self.steps_per_epoch,
-            epoch=0,
+            epoch=self.initial_epoch,
             step=0,
             started=time.time(),
             phase=Phase.TRAINING,
@@ -91,8 +93,8 @@ class LiveMetrics(keras.callbacks.Callback):
         now = time.perf_counter()
         epoch_elapsed = now - self._epoch_start
         images_per_second = steps * self.batch_size / max(epoch_elapsed, 1e-9)
-        done = (self._epoch - 1) * self.steps_per_epoch + steps
-        total = self.epochs * self.steps_per_epoch
+        done = (self._epoch - 1 - self.initial_epoch) * self.steps_per_epoch + steps
+        total = (self.epochs - self.initial_epoch) * self.steps_per_epoch
         # Timed from the first batch's end: the first call traces and compiles the step function, which counted
         # in made the first ETAs 1.5-2.5x too long (#15). Validation time still counts, epoch by epoch.
         if self._rate_from is None:
@@ -235,13 +237,13 @@ class NanGuard(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the model whenever the monitored value improves, atomically, so a crash leaves the last good one."""
 
-    def __init__(self, path: Path, monitor: str) -> None:
+    def __init__(self, path: Path, monitor: str, best: float | None = None, best_epoch: int | None = None) -> None:
         super().__init__()
         self.path = path
         self.monitor = monitor
         self.mode_max = monitor.endswith("accuracy")
-        self.best: float | None = None
-        self.best_epoch: int | None = None
+        self.best = best  # a continued run's best so far: its best.keras is only replaced by a better epoch
+        self.best_epoch = best_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -252,3 +254,15 @@ class BestCheckpoint(keras.callbacks.Callback):
         if improved:
             self.best, self.best_epoch = value, epoch + 1
             atomic_save_model(self.model, self.path / BEST_MODEL)
+
+
+class LatestCheckpoint(keras.callbacks.Callback):
+    """Saves the model with its optimizer state as ``final.keras`` after every epoch, atomically: a stopped,
+    interrupted or finished run can be continued from its last epoch (core.resume)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        atomic_save_model(self.model, self.run_dir / FINAL_MODEL)

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.errors import StudioError
 from core.fields import FieldInfo, check, collect, markdown_table, setting
-from core.presets import MAX_BLOCKS, MAX_DENSE, PRESETS
+from core.presets import COMPACT, MAX_BLOCKS, MAX_DENSE, PRESETS
 
 BUILTIN_SOURCES = ("builtin:shapes", "builtin:digits")
 KERAS_SOURCES = ("keras:mnist", "keras:fashion_mnist", "keras:cifar10", "keras:cifar100")
@@ -154,7 +154,7 @@ class AugmentConfig:
         return self.flip != "none" or any((self.rotation, self.zoom, self.translation, self.contrast))
 
 
-ARCHITECTURES = ("cnn", "resnet", "mobilenetv2")
+ARCHITECTURES = ("compact", "cnn", "resnet", "mobilenetv2")
 PADDINGS = ("valid", "same")
 POOLINGS = ("max", "average", "none")
 HEADS = ("flatten", "global_average")
@@ -169,6 +169,7 @@ NORMALIZATION_NAMES = {
 }
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 PRESET_CHOICES = (*PRESETS, "custom")
+DEFAULT_PRESET = COMPACT  # what a new project and the command line start from
 PRESET_NAMES = {**{k: f"{k} — {p.title}" for k, p in PRESETS.items()}, "custom": "custom — your own CNN"}
 REGULARIZATION_STEPS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
@@ -207,18 +208,19 @@ class ModelConfig:
     architecture: str = setting(
         "cnn",
         "Architecture",
-        "plain CNN, residual network or a MobileNetV2 base",
+        "the studio's compact CNN (its depth follows the image size), plain CNN, residual network or a "
+        "MobileNetV2 base",
         choices=ARCHITECTURES,
         widget="select",
     )
     conv_blocks: int = setting(
         3,
-        "Blocks (stages for ResNet)",
-        "conv blocks, or residual stages for resnet",
+        "Blocks (stages for ResNet, at most this many for compact)",
+        "conv blocks, or residual stages for resnet; compact halves the map until it is 8 pixels or less",
         low=1,
         high=MAX_BLOCKS,
         group="blocks",
-        when={"model.architecture": ("cnn", "resnet")},
+        when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     filters: list[int] = setting(
         [32, 64, 128, 128, 256, 256],
@@ -230,7 +232,7 @@ class ModelConfig:
         item="Filters, block {i}",
         group="blocks",
         count="model.conv_blocks",
-        when={"model.architecture": ("cnn", "resnet")},
+        when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     convs_per_block: int = setting(
         1,
@@ -239,7 +241,7 @@ class ModelConfig:
         low=1,
         high=3,
         group="blocks",
-        when={"model.architecture": ("cnn", "resnet")},
+        when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     kernel_size: int = setting(
         3,
@@ -250,7 +252,7 @@ class ModelConfig:
         unit="pixels",
         options=KERNEL_SIZES,
         group="blocks",
-        when={"model.architecture": ("cnn", "resnet")},
+        when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     padding: str = setting(
         "valid",
@@ -288,7 +290,7 @@ class ModelConfig:
         "dropout rate after each block",
         **DROPOUT,
         group="blocks",
-        when={"model.architecture": ("cnn", "resnet")},
+        when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     head: str = setting(
         "flatten", "Feature maps to vector", "how the last feature maps become a vector", choices=HEADS, group="head"
@@ -520,6 +522,14 @@ class TrainingConfig:
         when={"training.early_stopping": (True,)},
     )
 
+    tensorboard: bool = setting(
+        False,
+        "TensorBoard logs",
+        "also write TensorBoard logs (scalars per epoch, the graph) into the run folder's tensorboard/ "
+        "(tensorboard --logdir <workspace>)",
+        group="training",
+    )
+
     def validate(self) -> None:
         _check_section(self, "training")
 
@@ -715,3 +725,19 @@ def apply_preset(preset_id: str, base: ModelConfig | None = None) -> ModelConfig
     )
     values = {k: (list(v) if isinstance(v, list) else v) for k, v in PRESETS[preset_id].values.items()}
     return dataclasses.replace(fresh, preset=preset_id, **values)
+
+
+def apply_recipe(config: StudioConfig, preset_id: str) -> StudioConfig:
+    """``config`` with a preset's model, and the training settings and augmentation a recipe brings (the
+    tutorials' presets bring none, so those stay as they were). Changes ``config`` in place and returns it."""
+    config.model = apply_preset(preset_id, config.model)
+    preset = PRESETS[preset_id]
+    for section, values in (("training", preset.training), ("augment", preset.augment)):
+        for name, value in values.items():
+            setattr(getattr(config, section), name, value)
+    return config
+
+
+def default_config() -> StudioConfig:
+    """A new project: the default dataset with the studio's compact recipe."""
+    return apply_recipe(StudioConfig(), DEFAULT_PRESET)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from core.config import StudioConfig
 from core.devices import configure_devices
+from core.errors import StudioError
 from core.failures import logged_cause, write_error_log
 from core.live import MetricsStore
 from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
@@ -88,7 +89,9 @@ def _stop_with_parent(run_dir: Path) -> int:
     return parent
 
 
-def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dict | None, events, stop) -> None:
+def _train_in_child(
+    config_json: str, workspace: str, run_dir: str, uploads: dict | None, options: dict | None, events, stop
+) -> None:
     parent = _stop_with_parent(Path(run_dir))
     try:
         configure_devices()  # CNN_STUDIO_CPU_DEVICES, before TensorFlow starts in this process
@@ -101,6 +104,7 @@ def _train_in_child(config_json: str, workspace: str, run_dir: str, uploads: dic
             store=_QueueStore(events),
             stop_event=stop,
             parent_pid=parent,
+            **(options or {}),  # resume=True, or init_from=<a model file> (core.resume)
         )
     except Exception as err:  # outside train_run's own handling: keep the traceback for the parent's message
         write_error_log(Path(run_dir), err)
@@ -116,6 +120,7 @@ def _spare_trainer(conn, events, stop) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+    configure_devices()  # before TensorFlow starts here (its own call in _train_in_child then changes nothing)
     for module in TRAINER_PRELOAD:
         importlib.import_module(module)
     try:
@@ -187,6 +192,7 @@ class Job:
     submitted: float = field(default_factory=time.time)
     process: object = None  # the child process while it runs
     owner: str | None = None  # who started it (None when roles are off)
+    options: dict = field(default_factory=dict)  # train_run's resume / init_from
 
     @property
     def run_id(self) -> str:
@@ -240,12 +246,34 @@ class JobManager:
         return spare
 
     def submit(
-        self, config: StudioConfig, uploads: dict | None = None, name: str | None = None, owner: str | None = None
+        self,
+        config: StudioConfig,
+        uploads: dict | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        init_from: Path | None = None,
     ) -> Job:
-        """Queue a run (its folder appears at once, status "queued"); it starts when the worker is free."""
+        """Queue a run (its folder appears at once, status "queued"); it starts when the worker is free.
+        ``init_from``: a model file whose weights the run starts from (fine-tuning)."""
         config.validate()
         run_dir = create_run(self.workspace, config, name, owner=owner)
-        job = Job(run_dir, StudioConfig.from_json(config.to_json()), uploads, owner=owner)
+        options = {"init_from": str(init_from)} if init_from is not None else {}
+        return self._enqueue(
+            Job(run_dir, StudioConfig.from_json(config.to_json()), uploads, owner=owner, options=options)
+        )
+
+    def resume(self, run_id: str, more_epochs: int, uploads: dict | None = None, owner: str | None = None) -> Job:
+        """Queue an ended run to train ``more_epochs`` more in its own folder, from its last checkpoint."""
+        from core.resume import resume_config
+
+        run_dir = self.workspace / run_id
+        if run_id in self.live_ids():
+            raise StudioError(f"Run {run_id} is still queued or training: continue it once it has ended.")
+        config = resume_config(run_dir, more_epochs)
+        update_status(run_dir, state=RunState.QUEUED, error=None, pid=os.getpid())
+        return self._enqueue(Job(run_dir, config, uploads, owner=owner, options={"resume": True}))
+
+    def _enqueue(self, job: Job) -> Job:
         with self._lock:
             self._jobs[job.run_id] = job
             self._queue.append(job)
@@ -273,7 +301,7 @@ class JobManager:
     def _run_child(self, job: Job) -> TrainResult:
         started = time.time()
         job.store.set_progress(phase=Phase.STARTING_PROCESS)
-        job_args = (job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads)
+        job_args = (job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, job.options)
         spare = self._take_spare()
         if spare is not None and spare.take(job_args):
             process, events = spare.process, spare.events

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from core.config import FIELDS, StudioConfig, apply_preset, get_field, set_field
+from core.config import FIELDS, StudioConfig, apply_recipe, default_config, get_field, set_field
 from core.errors import StudioError
 from core.fields import check, parse_text
 
@@ -22,15 +22,15 @@ MAX_VALUE_CHARS = 300  # a field's text in a link; longer is not a value someone
 def link_params(config: StudioConfig, run_id: str | None = None) -> dict[str, str]:
     """The query parameters of a link to this config (and run): each field that differs from its default."""
     params: dict[str, str] = {}
-    defaults = StudioConfig()  # with another preset, its values: those come back with the preset
+    defaults = default_config()  # with another preset, its recipe's values: those come back with the preset
     if config.model.preset not in ("custom", defaults.model.preset):
-        defaults.model = apply_preset(config.model.preset)
+        apply_recipe(defaults, config.model.preset)
     uploaded = config.data.source in UPLOADED_SOURCES
     for path, info in FIELDS.items():
         if uploaded and path in ("data.source", "data.path"):
             continue
         value = get_field(config, path)
-        if value != get_field(defaults, path) or path == PRESET_PATH and value != StudioConfig().model.preset:
+        if value != get_field(defaults, path) or path == PRESET_PATH and value != default_config().model.preset:
             params[path] = info.value_text(value)
     if run_id:
         params[RUN_PARAM] = run_id
@@ -41,7 +41,7 @@ def config_from_link(params: Mapping[str, str]) -> tuple[StudioConfig, list[str]
     """The config a link describes, and a message for each parameter it had to leave out (not a setting, or a
     value that setting does not take). The preset comes first, so that the link's other fields change it, as the
     sliders do after a preset is chosen."""
-    config, problems = StudioConfig(), []
+    config, problems = default_config(), []
     fields = [(path, str(text)) for path, text in params.items() if path != RUN_PARAM]
     fields.sort(key=lambda item: item[0] != PRESET_PATH)
     for path, text in fields:
@@ -54,12 +54,12 @@ def config_from_link(params: Mapping[str, str]) -> tuple[StudioConfig, list[str]
             value = parse_text(info, text, get_field(config, path), flag=path)
             check(info, value)
             if path == PRESET_PATH and value != "custom":
-                config.model = apply_preset(value, config.model)
+                apply_recipe(config, value)
             set_field(config, path, value)
         except StudioError as err:
             problems.append(f"The link's {path}={text[:40]} was left out: {err}")
     try:
         config.validate()
     except StudioError as err:  # fields fine one by one but not together: the defaults, and why
-        return StudioConfig(), [*problems, f"The link's settings were left out: {err}"]
+        return default_config(), [*problems, f"The link's settings were left out: {err}"]
     return config, problems

@@ -29,7 +29,7 @@ def check_config(config: ModelConfig, input_shape: tuple[int, int, int]) -> None
                 "of 32 or more on the Dataset page (96 or more works best)."
             )
         return
-    if config.architecture == "resnet":
+    if config.architecture in ("resnet", "compact"):
         return  # 'same' padding and strided convolutions shrink any size down to at least 1×1
     current = size
     k = config.kernel_size
@@ -128,6 +128,8 @@ def build_model(
         x = _cnn_body(config, x)
     elif config.architecture == "resnet":
         x = _resnet_body(config, x)
+    elif config.architecture == "compact":
+        x = _compact_body(config, x, input_shape)
     else:
         x = _mobilenet_body(config, x, input_shape, notes)
     x = _head(config, x, num_classes)
@@ -255,6 +257,66 @@ def _resnet_body(config, x):
             x = _activation(config, f"{tag}_out")(x)
         if config.block_dropout:
             x = keras.layers.Dropout(config.block_dropout, name=f"stage_dropout{stage + 1}")(x)
+    return x
+
+
+# The compact CNN: strided stem convolutions bring large images down to at most STEM_TARGET pixels, then each
+# stage halves the map until it is at most LAST_MAP pixels (never more stages than model.conv_blocks).
+COMPACT_STEM_TARGET = 40
+COMPACT_LAST_MAP = 8
+# Small sets give few steps per epoch: BatchNorm's moving statistics must follow within tens of steps, or the
+# validation score lags far behind training (Keras's default momentum, 0.99, needs hundreds).
+COMPACT_BN_MOMENTUM = 0.9
+
+
+def compact_plan(config, input_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(stem convolutions, stages) of the compact CNN for this image size: its shape follows the images."""
+    size = min(input_shape[:2])
+    stems = 0
+    while size > COMPACT_STEM_TARGET:
+        size = -(-size // 2)
+        stems += 1
+    stages = 1
+    while size > COMPACT_LAST_MAP and stages < config.conv_blocks:
+        size //= 2
+        stages += 1
+    return stems, stages
+
+
+def _conv_bn(config, x, filters: int, name: str, strides: int = 1):
+    """3×3 (kernel_size) same-padded convolution without bias, BatchNorm, activation."""
+    import keras
+
+    x = keras.layers.Conv2D(
+        filters,
+        config.kernel_size,
+        strides=strides,
+        padding="same",
+        use_bias=False,  # BatchNorm's offset replaces the bias
+        kernel_initializer=config.initializer,
+        kernel_regularizer=_regularizer(config),
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(momentum=COMPACT_BN_MOMENTUM, name=f"{name}_bn")(x)
+    return _activation(config, f"{name}_act")(x)
+
+
+def _compact_body(config, x, input_shape):
+    """The studio's small modern CNN. At full resolution one convolution only (where a conv costs most),
+    then ``convs_per_block`` convolutions per stage at each halved size; max pooling between stages."""
+    import keras
+
+    stems, stages = compact_plan(config, input_shape)
+    for i in range(stems):
+        x = _conv_bn(config, x, config.filters[0], f"stem{i + 1}", strides=2)
+    for stage in range(stages):
+        convs = 1 if stage == 0 else config.convs_per_block
+        for conv in range(convs):
+            x = _conv_bn(config, x, config.filters[stage], f"stage{stage + 1}_{conv + 1}")
+        if config.block_dropout:
+            x = keras.layers.Dropout(config.block_dropout, name=f"stage_dropout{stage + 1}")(x)
+        if stage < stages - 1:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{stage + 1}")(x)
     return x
 
 

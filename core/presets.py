@@ -1,11 +1,13 @@
-"""The tutorials' recipes: each preset's slider values, its source and the input it was written for.
+"""The recipes: each preset's slider values, its source and the input it was written for.
 
-Plain data: the config validates preset ids against this table and ``core.config.apply_preset`` applies one.
+The tutorials' presets set the model only, as their sources wrote it; the studio's own ``compact`` recipe also
+brings its training settings and augmentation. Plain data: the config validates preset ids against this table,
+``core.config.apply_preset`` applies a model and ``core.config.apply_recipe`` a whole recipe.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MAX_BLOCKS = 6
 MAX_DENSE = 3
@@ -17,6 +19,8 @@ class Preset:
     source: str
     input_shape: tuple[int, int, int]
     values: dict
+    training: dict = field(default_factory=dict)  # training settings the recipe sets (the tutorials: none)
+    augment: dict = field(default_factory=dict)  # augmentation the recipe sets (the tutorials: none)
 
 
 def _filters(*first: int) -> list[int]:
@@ -54,7 +58,39 @@ def _cnn(filters: tuple[int, ...], dense: int, **changes) -> dict:
     return values
 
 
+COMPACT = "compact"
+
 PRESETS: dict[str, Preset] = {
+    COMPACT: Preset(
+        "Compact CNN (the studio's recipe)",
+        "3×3 conv-BatchNorm-ReLU stages (one conv at full size, then two per stage; 24/48/96 filters), a strided "
+        "stem for images over 40 px, global average pooling, logits; AdamW with cosine decay and light "
+        "rotation/shift/zoom augmentation",
+        (28, 28, 1),
+        _cnn(
+            (24, 48, 96, 96),
+            128,
+            architecture="compact",
+            conv_blocks=4,
+            convs_per_block=2,
+            padding="same",
+            batch_norm=True,
+            head="global_average",
+            dense_layers=0,
+            output="logits",
+            initializer="he_normal",
+        ),
+        training=dict(
+            optimizer="adamw",
+            learning_rate=3e-3,
+            weight_decay=1e-4,
+            schedule="cosine",
+            batch_size=32,
+            epochs=12,
+            label_smoothing=0.0,
+        ),
+        augment=dict(flip="none", rotation=10.0, zoom=0.05, translation=0.05, contrast=0.0),
+    ),
     "tutorial-cifar": Preset(
         "CIFAR tutorial CNN",
         "Conv32-Pool-Conv64-Pool-Conv128-Pool, Dense 512, Dropout 0.5 (the classic Keras/TensorFlow CIFAR recipe)",

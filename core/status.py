@@ -101,6 +101,8 @@ class RunStatus:
     global_batch: int | None = None  # images per training step over all replicas
     workers: int | None = None  # machines that trained it together (TF_CONFIG); None: one
     streamed: bool | None = None  # read from disk while training: decoded, the set was over the memory budget
+    parent_run: str | None = None  # the run whose weights this one started from (fine-tuning)
+    sweep: str | None = None  # the sweep this run is a trial of
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

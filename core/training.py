@@ -39,6 +39,7 @@ from core.trainer_lock import TrainerLock, stop_requested
 # Several batches per call into TensorFlow: the per-batch Python overhead dominates small CNNs on CPU.
 STEPS_PER_EXECUTION = 16
 CALIBRATION_IMAGES = 300
+TENSORBOARD_DIR = "tensorboard"  # in the run folder: tensorboard --logdir <workspace> finds every run's logs
 
 
 @dataclass
@@ -150,11 +151,15 @@ def train_run(
     steps_per_execution: int = STEPS_PER_EXECUTION,
     on_start: Callable[[Path], None] | None = None,
     parent_pid: int | None = None,
+    resume: bool = False,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train one run into ``run_dir`` (created if None). Never raises for training faults: the result says.
 
     It first waits for the workspace's trainer lock (one training per workspace, whoever starts it); a stop
     asked for meanwhile ends it as stopped before it started. ``parent_pid``: stop when that process is gone.
+    ``resume``: continue ``run_dir`` from its last epoch (``config.training.epochs`` is the new total, see
+    core.resume). ``init_from``: start from that model file's weights (fine-tuning).
     """
     from core.callbacks import FolderProgress, MetricsStore
 
@@ -177,6 +182,8 @@ def train_run(
             steps_per_execution,
             on_start,
             parent_pid,
+            resume,
+            init_from,
         )
     finally:
         lock.release()
@@ -204,12 +211,24 @@ def _wait_for_lock(lock: TrainerLock, run_dir: Path, store, stop_event) -> bool:
 
 
 def _train_locked(
-    config, run_dir, dataset, uploads, store, stop_event, extra_callbacks, steps_per_execution, on_start, parent_pid
+    config,
+    run_dir,
+    dataset,
+    uploads,
+    store,
+    stop_event,
+    extra_callbacks,
+    steps_per_execution,
+    on_start,
+    parent_pid,
+    resume=False,
+    init_from=None,
 ) -> TrainResult:
     import keras
 
-    from core.callbacks import BestCheckpoint, LiveMetrics, NanGuard, StopOnRequest
+    from core.callbacks import BestCheckpoint, LatestCheckpoint, LiveMetrics, NanGuard, StopOnRequest
     from core.models import build_model, compile_model, uses_one_hot
+    from core.resume import History, check_same_classes, load_source_weights, restore_checkpoint, run_history
 
     started = time.time()
     update_status(
@@ -227,6 +246,8 @@ def _train_locked(
         split = split_dataset(
             dataset, config.data.val_split, config.data.test_split, seed, config.data.use_official_test
         )
+        if resume:
+            check_same_classes(run_dir, dataset.class_names)
         _save_data_files(run_dir, dataset, split, seed)
         stats = channel_stats(stats_images(dataset, split.train, seed))
         store.set_progress(phase=Phase.BUILDING_MODEL)
@@ -244,6 +265,12 @@ def _train_locked(
             built = build_model(config.model, dataset.image_shape, dataset.num_classes, stats.mean, stats.std, seed)
             model = built.model
             compile_model(model, config.model, training, steps_per_epoch, steps_per_execution)
+            before = run_history(run_dir) if resume else History()
+            if resume:
+                restore_checkpoint(run_dir, model)
+                _replay(store, before)  # the charts go on from where the run ended
+            elif init_from is not None:
+                built.notes += load_source_weights(Path(init_from), model, dataset.class_names)
         update_status(
             run_dir,
             params=int(model.count_params()),
@@ -256,6 +283,7 @@ def _train_locked(
             replicas=replicas,
             global_batch=training.batch_size,  # the batch-size setting is global: split across the replicas
             streamed=is_streamed(dataset) or None,
+            **({"parent_run": Path(init_from).parent.name} if init_from is not None else {}),
         )
         one_hot = uses_one_hot(training)
         augmenter = build_augmenter(config.augment, seed)
@@ -264,16 +292,34 @@ def _train_locked(
         if len(split.val):
             val_ds = _pipeline(dataset, split.val, training.batch_size, one_hot)
         monitor = training.monitor if val_ds is not None else training.monitor.removeprefix("val_")
-        live = LiveMetrics(store, run_dir, steps_per_epoch, training.epochs, training.batch_size)
+        initial = before.epoch_count
+        live = LiveMetrics(
+            store, run_dir, steps_per_epoch, training.epochs, training.batch_size, initial, before.last_step
+        )
         stopper, nan_guard = StopOnRequest(stop_event, run_dir, parent_pid), NanGuard()
-        best = BestCheckpoint(run_dir, monitor)
-        callbacks = [live, nan_guard, stopper, best, *_schedule_callbacks(training, monitor), *(extra_callbacks or [])]
+        best = BestCheckpoint(run_dir, monitor, *before.best(monitor))
+        callbacks = [
+            live,
+            nan_guard,
+            stopper,
+            best,
+            LatestCheckpoint(run_dir),
+            *_schedule_callbacks(training, monitor),
+            *([keras.callbacks.TensorBoard(run_dir / TENSORBOARD_DIR)] if training.tensorboard else []),
+            *(extra_callbacks or []),
+        ]
         batch_split = batch_text(training.batch_size, replicas) if replicas > 1 else None
         store.set_progress(phase=Phase.TRAINING, batch=batch_split)
         history = model.fit(
-            train_ds, validation_data=val_ds, epochs=training.epochs, callbacks=callbacks, shuffle=False, verbose=0
+            train_ds,
+            validation_data=val_ds,
+            epochs=training.epochs,
+            initial_epoch=initial,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=0,
         )  # the pipeline shuffles, with the run's seed
-        epochs_done = len(history.history.get("loss", []))
+        epochs_done = initial + len(history.history.get("loss", []))
         if nan_guard.message:
             return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=nan_guard.message)
         atomic_save_model(model, run_dir / FINAL_MODEL)
@@ -311,6 +357,17 @@ def _train_locked(
             )
         message = failure_message(run_dir, err, cause)  # the traceback goes to the run's error.log
         return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=message)
+
+
+def _replay(store, history) -> None:
+    """Put a continued run's earlier batch and epoch records into the live store, epoch by epoch."""
+    batches = iter(history.batches)
+    pending = next(batches, None)
+    for epoch in history.epochs:
+        while pending is not None and pending.get("epoch") == epoch.get("epoch"):
+            store.add_batch(pending)
+            pending = next(batches, None)
+        store.add_epoch(epoch)
 
 
 def _schedule_callbacks(training, monitor: str) -> list:

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.__main__ import build_parser, config_flags, config_from_args
-from core.config import FIELDS, StudioConfig, apply_preset, field_paths, get_field, settings_table
+from core.config import FIELDS, StudioConfig, apply_preset, default_config, field_paths, get_field, settings_table
 from core.errors import StudioError
 from core.fields import number_text
 
@@ -83,7 +83,7 @@ def test_every_widget_is_built_from_the_field_table():
         info = FIELDS[head] if last.isdigit() else FIELDS[path]
         label = info.spec.item.format(i=int(last) + 1) if last.isdigit() else info.spec.label
         assert widget.label == label, path
-        assert widget.value == (32 if path == "data.image_size" else get_field(StudioConfig(), path)), path
+        assert widget.value == (32 if path == "data.image_size" else get_field(default_config(), path)), path
         if kind in ("slider", "number_input"):
             assert (widget.min, widget.max) == (info.spec.low, info.spec.high), path
         if kind in ("radio", "selectbox"):

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from core.config import StudioConfig, apply_preset
+from core.config import apply_recipe, default_config
 from core.links import config_from_link, link_params
 from tests import browser as b
 
 
 def test_a_link_carries_the_changed_settings_and_gives_them_back():
-    config = StudioConfig()
+    config = default_config()
     config.data.source = "builtin:digits"
-    config.model = apply_preset("mnist")
+    apply_recipe(config, "mnist")  # what choosing a preset on the Model page does
     config.model.filters[0] = 8
     config.training.epochs = 7
     params = link_params(config, "20260101-000000-abcd")
@@ -29,14 +29,14 @@ def test_a_link_carries_the_changed_settings_and_gives_them_back():
     }
     restored, problems = config_from_link(params)
     assert restored == config and problems == []
-    assert link_params(StudioConfig()) == {}, "the defaults make a bare link"
+    assert link_params(default_config()) == {}, "the defaults make a bare link"
 
 
 def test_a_bad_link_keeps_what_is_good_and_says_what_it_left_out():
     restored, problems = config_from_link(
         {"training.epochs": "abc", "data.image_size": "99999", "training.batch_size": "64", "utm_source": "mail"}
     )
-    assert restored.training.batch_size == 64 and restored.training.epochs == StudioConfig().training.epochs
+    assert restored.training.batch_size == 64 and restored.training.epochs == default_config().training.epochs
     assert problems == [
         "The link's training.epochs=abc was left out: training.epochs 'abc' is not a whole number: give e.g. 10.",
         "The link's data.image_size=99999 was left out: data.image_size is 99999: pick a whole number from 8 to "
@@ -45,7 +45,7 @@ def test_a_bad_link_keeps_what_is_good_and_says_what_it_left_out():
 
 
 def test_an_uploaded_dataset_stays_out_of_the_link():
-    config = StudioConfig()
+    config = default_config()
     config.data.source, config.data.path = "zip", "my-photos.zip"
     assert "data.source" not in link_params(config) and "data.path" not in link_params(config)
 

@@ -273,7 +273,7 @@ def test_config_round_trips_through_json_to_an_identical_model():
 def test_unknown_or_invalid_model_fields_are_named():
     with pytest.raises(StudioError, match=r"Unknown config field 'config.model.layers'"):
         StudioConfig.from_json('{"model": {"layers": 3}}')
-    with pytest.raises(StudioError, match=r"model.preset is 'vgg99': choose one of tutorial-cifar"):
+    with pytest.raises(StudioError, match=r"model.preset is 'vgg99': choose one of compact, tutorial-cifar"):
         StudioConfig.from_json('{"model": {"preset": "vgg99"}}')
     with pytest.raises(StudioError, match=r"model.filters.2 must be a int, not 'many'"):
         StudioConfig.from_json('{"model": {"filters": [1, 2, "many", 4, 5, 6]}}')

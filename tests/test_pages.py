@@ -87,6 +87,9 @@ def test_any_valid_config_restores_into_the_widgets(app, end):
 @pytest.mark.slow
 def test_augmentation_preview_appears_when_a_slider_moves(app):
     app.run()
+    assert len(app.get("image")) == 1, "a new project's compact recipe augments: its preview shows"
+    for path in ("augment.rotation", "augment.zoom", "augment.translation"):
+        app.slider(key=path).set_value(0.0).run()
     assert not app.get("image")
     app.slider(key="augment.rotation").set_value(30.0).run()
     assert not app.exception and len(app.get("image")) == 1
@@ -145,6 +148,7 @@ def test_model_page_renders_each_preset(model_page, preset, keras_home):
 
 
 def test_model_page_states_the_tutorial_count_and_follows_sliders(model_page):
+    model_page.selectbox(key="model.preset").select("tutorial-cifar").run()  # a new project starts compact
     # The default Shapes set has 6 classes, not the recipe's 10: the page says what that changes.
     assert any("361,034 parameters" in i.value and "6 classes it has 358,982" in i.value for i in model_page.info)
     model_page.slider(key="model.conv_blocks").set_value(2).run()
@@ -155,6 +159,7 @@ def test_model_page_states_the_tutorial_count_and_follows_sliders(model_page):
 
 
 def test_impossible_model_shows_its_message_and_keeps_the_last_valid_model(model_page):
+    model_page.selectbox(key="model.preset").select("tutorial-cifar").run()
     model_page.slider(key="model.conv_blocks").set_value(5).run()
     assert any(
         "Block 4, conv 1: the 3×3 kernel is larger than the 2×2 feature map" in e.value for e in model_page.error
@@ -246,7 +251,7 @@ def test_run_history_lists_renames_and_deletes_runs(train_page):
     manager().wait(train_page.session_state["watch_run"])
     train_page.run()
     table = history(train_page)
-    assert list(table["status"]) == ["finished"] and table["parameters"][0] == "358,982"
+    assert list(table["status"]) == ["finished"] and table["parameters"][0] == "157,998"  # compact, 6 classes
     run_id = table["run"][0]
     train_page.text_input(key=f"rename_{run_id}").input("my first run").run()
     train_page.button(key="rename_run").click().run()
