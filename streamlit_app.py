@@ -6,7 +6,7 @@ from ui.access import identity_sidebar
 from ui.jobs import sidebar_status
 from ui.workers import pool
 
-st.set_page_config(page_title="CNN Studio", page_icon=":material/neurology:", layout="wide")
+st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 page = st.navigation(
     [
         st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
@@ -14,6 +14,7 @@ page = st.navigation(
         st.Page("app_pages/train.py", title="Train", icon=":material/monitoring:"),
         st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("app_pages/live.py", title="Live", icon=":material/videocam:"),
     ]
 )
 sidebar_status()  # every page's sidebar shows a running job's progress

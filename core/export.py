@@ -30,7 +30,8 @@ MAX_COMPARE_IMAGES = 2000
 # Part of every manifest's model stamp: bump it when the files a format writes change, so exports made by an
 # older studio are made again instead of reused. 2: the web demo runs no inline script (#11). 3: metadata in
 # every .tflite, ONNX and MediaPipe files, the web demo's camera and Pillow-exact resize, top-1 agreement (#14).
-EXPORTER_VERSION = 3
+# 4: the web demo runs camera.js, the camera script the Live page shares (pause, full screen, moving bars) (#15).
+EXPORTER_VERSION = 4
 
 
 @dataclass(frozen=True)

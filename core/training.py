@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import StudioConfig
+from core.config import DataConfig, StudioConfig, source_title
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
 from core.errors import StudioError
 from core.files import atomic_save_model, atomic_write_bytes, atomic_write_json
@@ -93,6 +93,11 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def data_title(data: DataConfig) -> str:
+    """The dataset as a run's default name says it: "Digits", "ZIP of class folders (pets.zip)"."""
+    return source_title(data.source) + (f" ({Path(data.path).name})" if data.path else "")
+
+
 def create_run(
     workspace: Path,
     config: StudioConfig,
@@ -117,7 +122,7 @@ def create_run(
             update_status(
                 run_dir,
                 state=state,
-                name=name or clean_run_name(f"{config.model.preset} on {data_name}")[:MAX_RUN_NAME],
+                name=name or clean_run_name(f"{config.model.preset} on {data_title(config.data)}")[:MAX_RUN_NAME],
                 dataset=data_name,
                 preset=config.model.preset,
                 owner=owner,
