@@ -6,8 +6,8 @@ median of 3 (the spread beside it).
 * First paint: a new session (a new browser context) on the warm server, same end point.
 * Page switch: a click in the sidebar until the new page shows its title and content (tests/browser.py
   ``PAGE_CONTENT``), over Dataset → Model → Train → Dataset …
-* Slider → layer table: on the Model page, a key press on the "Kernel size" slider until the parameter count
-  has changed and the rerun that redraws the layer table has finished.
+* Slider → layer table: on the Model page, a key press on the "Blocks" slider until the parameter count has
+  changed and the rerun that redraws the layer table has finished.
 * Click → first chart point: Train's Start button until the batch-loss chart shows its first point (built-in
   digits, ``mnist`` preset, 2 epochs).
 * Chart refresh interval: while that run trains, the seconds between two changes of the batch-loss chart's
@@ -79,13 +79,13 @@ def page_switches(page, repeats: int) -> list[float]:
 
 
 def slider_to_table(page, repeats: int) -> list[float]:
-    """Kernel size up and down by one, each key press until the new parameter count is drawn and the run ends."""
-    thumb = b.widget(page, "stSlider", "Kernel size").locator('input[type="range"]')
+    """Blocks down and up by one, each key press until the new parameter count is drawn and the run ends."""
+    thumb = b.widget(page, "stSlider", "Blocks (stages for ResNet)").locator('input[type="range"]')
     times = []
     for i in range(repeats):
         before = b.metric(page, "Parameters")
         start = time.perf_counter()
-        thumb.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+        thumb.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
         page.wait_for_function(
             "(before) => { const m = [...document.querySelectorAll('[data-testid=stMetric]')]"
             ".find(e => e.innerText.startsWith('Parameters'));"
@@ -122,6 +122,7 @@ def training_run(page) -> tuple[float, float | None]:
 
 def set_up_training(page) -> None:
     """Digits, the mnist preset, 2 epochs: a short run."""
+    b.navigate(page, "Dataset")
     b.select(page, "Source", "Digits")
     b.navigate(page, "Model")
     b.select(page, "Start from", "mnist")
