@@ -48,6 +48,7 @@ bench: install $(CHROMIUM)
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_evaluation.py
 	$(BIN)/python benchmarks/bench_viewers.py
+	$(BIN)/python benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
