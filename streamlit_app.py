@@ -7,7 +7,7 @@ from ui.jobs import sidebar_status
 from ui.state import sync_link
 from ui.workers import pool
 
-st.set_page_config(page_title="CNN Studio", page_icon=":material/neurology:", layout="wide")
+st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 page = st.navigation(
     [
         st.Page("app_pages/dataset.py", title="Dataset", icon=":material/photo_library:", default=True),
@@ -16,6 +16,7 @@ page = st.navigation(
         st.Page("app_pages/sweep.py", title="Sweep", icon=":material/tune:"),
         st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
+        st.Page("app_pages/live.py", title="Live", icon=":material/videocam:"),
     ]
 )
 sync_link()  # the URL carries the session's settings and run: a reload or a shared link restores them

@@ -39,18 +39,18 @@ def on_source_change() -> None:
 if not cfg.data.image_size:
     cfg.data.image_size = default_image_size(cfg.data.source)
 
-left, right = st.columns([2, 1])
+# One row of settings, so that the sample grid starts above the fold.
+left, middle, right = st.columns([2, 1, 1.2])
 with left:
     sources = [s for s in field_info("data.source").spec.choices if s != "folder" or can(Action.READ_SERVER_FOLDERS)]
     source = field_widget("data.source", on_change=on_source_change, options=sources)
-with right:
+with middle:
     field_widget("data.color_mode")
-c1, c2 = st.columns(2)
-with c1:
+with right:
     field_widget("data.image_size")
     size_note = st.empty()  # the decoded size, said once the source's files are known (before decoding)
-with c2:
-    if source == "builtin:shapes":
+if source == "builtin:shapes":
+    with left:
         field_widget("data.shapes_count")
 
 ready = True
@@ -88,18 +88,24 @@ m4.metric("Skipped files", len(dataset.skipped))
 if dataset.skipped:
     with st.expander(f"{len(dataset.skipped)} files were skipped — the rest loaded"):
         st.dataframe(pd.DataFrame(dataset.skipped, columns=["file", "reason"]), hide_index=True, width="stretch")
-st.plotly_chart(class_counts_figure(dataset.class_names, dataset.class_counts()), key="class_counts_chart")
 
-# --- Samples ----------------------------------------------------------------------------------------
-st.subheader("Samples")
-shown = list(range(min(dataset.num_classes, MAX_GRID_CLASSES)))
-if dataset.num_classes > MAX_GRID_CLASSES:
-    names = st.multiselect("Classes to show", dataset.class_names, default=dataset.class_names[:10], key="grid_classes")
-    shown = [dataset.class_names.index(n) for n in names] or shown[:10]
-picks = sample_indices(dataset.labels, dataset.num_classes, SAMPLES_PER_CLASS, seed=cfg.data.seed)
-grid = mosaic([dataset.images[picks[c]] for c in shown])
-row_names = [dataset.class_names[c] for c in shown]
-st.plotly_chart(sample_grid_figure(grid, row_names, dataset.image_shape[0] + 2), key="sample_grid")
+# --- Samples, the payoff first, beside the class counts -----------------------------------------------
+samples, counts = st.columns([3, 2])
+with samples:
+    shown = list(range(min(dataset.num_classes, MAX_GRID_CLASSES)))
+    if dataset.num_classes > MAX_GRID_CLASSES:
+        names = st.multiselect(
+            "Classes to show", dataset.class_names, default=dataset.class_names[:10], key="grid_classes"
+        )
+        shown = [dataset.class_names.index(n) for n in names] or shown[:10]
+    picks = sample_indices(dataset.labels, dataset.num_classes, SAMPLES_PER_CLASS, seed=cfg.data.seed)
+    grid = mosaic([dataset.images[picks[c]] for c in shown])
+    row_names = [dataset.class_names[c] for c in shown]
+    st.plotly_chart(
+        sample_grid_figure(grid, row_names, dataset.image_shape[0] + 2, SAMPLES_PER_CLASS), key="sample_grid"
+    )
+with counts:
+    st.plotly_chart(class_counts_figure(dataset.class_names, dataset.class_counts()), key="class_counts_chart")
 
 # --- Statistics -------------------------------------------------------------------------------------
 st.subheader("Image and channel statistics")
@@ -107,8 +113,13 @@ stats = channel_stats(dataset.images)
 s1, s2 = st.columns([1, 2])
 with s1:
     st.table(pd.DataFrame(size_summary(dataset).items(), columns=["property", "value"]).set_index("property"))
-    per_channel = {"mean": stats.mean, "std": stats.std, "mean (0–1)": stats.mean / 255, "std (0–1)": stats.std / 255}
-    st.table(pd.DataFrame(per_channel, index=pd.Index(channel_names(len(stats.mean)), name="channel")).round(4))
+    per_channel = {
+        "mean": [f"{v:.1f}" for v in stats.mean],  # as text: st.table would print every float with 4 decimals
+        "std": [f"{v:.1f}" for v in stats.std],
+        "mean (0–1)": [f"{v / 255:.3f}" for v in stats.mean],
+        "std (0–1)": [f"{v / 255:.3f}" for v in stats.std],
+    }
+    st.table(pd.DataFrame(per_channel, index=pd.Index(channel_names(len(stats.mean)), name="channel")))
 with s2:
     st.plotly_chart(pixel_histogram_figure(stats.histograms), key="pixel_histogram")
 

@@ -3,19 +3,19 @@ download, and a snippet per platform."""
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from core.errors import StudioError
-from core.export import EXPORT_DIR, EXTRA_FILES, comparison_rows, fidelity_checks, read_manifest
+from core.export import EXPORT_DIR, EXTRA_FILES, fidelity_checks, read_manifest
 from core.files import read_json
 from core.formats import FORMATS, REGISTRY
 from core.images import RESIZE_METHOD
 from core.serving import DEFAULT_PORT, docker_command, local_requests, serve_command, serving_name
+from ui.export import compared_text, comparison_table, file_size
 from ui.jobs import pick_run, show_damage
 from ui.workers import Progress, served
 
-DOWNLOAD_COLUMNS = 3
+DOWNLOAD_COLUMNS = 2  # wide enough for the longest format label
 
 st.title("Export")
 run = pick_run("export_run", "No trained run yet: train one on the Train page, then export it here.")
@@ -60,22 +60,12 @@ if not done:
 
 # --- Fidelity ---------------------------------------------------------------------------------------
 st.subheader("Comparison")
-st.dataframe(
-    pd.DataFrame(comparison_rows(done)),
-    hide_index=True,
-    width="stretch",
-    key="comparison_table",
-    column_config={
-        "test accuracy": st.column_config.NumberColumn(format="%.4f"),
-        "max |Δ probability|": st.column_config.NumberColumn(format="%.2e"),
-        "top-1 = Keras": st.column_config.NumberColumn(format="percent"),
-        "latency (ms/image)": st.column_config.NumberColumn(format="%.3f"),
-    },
-)
+st.table(comparison_table(done), hide_index=True)  # a table that wraps its text: every column on the page
 st.caption(
     "Each format runs in its own runtime on this server's CPU (the MediaPipe files in MediaPipe Tasks' "
     "ImageClassifier, one picture at a time as an app calls it); latency is one image at a time. "
-    "*top-1 = Keras*: the share of test images whose best class is the one Keras gives."
+    "*top-1 = Keras*: the share of test images whose best class is the one Keras gives. "
+    f"{compared_text(done)} —: not measured for that format."
 )
 for check in fidelity_checks(done):
     (st.success if check.passed else st.warning)(f"{'✓' if check.passed else '✗'} {check.label}: {check.detail}")
@@ -92,7 +82,15 @@ downloads += [(name, name, out / name) for name in EXTRA_FILES]
 cols = st.columns(DOWNLOAD_COLUMNS)
 for i, (key, label, path) in enumerate(d for d in downloads if d[2].is_file()):
     with cols[i % DOWNLOAD_COLUMNS]:
-        st.download_button(label, path.read_bytes(), file_name=path.name, key=f"download_{key}", width="stretch")
+        size = file_size(path.stat().st_size)
+        st.download_button(
+            label,
+            path.read_bytes(),
+            file_name=path.name,
+            key=f"download_{key}",
+            width="stretch",
+            help=f"{path.name}, {size}",
+        )
 
 # --- Usage ------------------------------------------------------------------------------------------
 st.subheader("Use it")

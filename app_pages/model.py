@@ -110,7 +110,8 @@ with result:
             st.success(f"Same parameter count as the {preset_id} recipe: {reference:,}.")
     table = pd.DataFrame([vars(row) for row in summary.layers])
     table.columns = ["layer", "type", "output shape", "parameters"]
-    st.dataframe(table, hide_index=True, width="stretch", key="layer_table")
+    column = {"parameters": st.column_config.NumberColumn(format="localized")}  # 18,496 as the metrics write it
+    st.dataframe(table, hide_index=True, width="stretch", key="layer_table", column_config=column)
 
 st.subheader("Layer diagram")
 st.graphviz_chart(summary.dot, width="stretch")

@@ -37,6 +37,28 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go
     return fig
 
 
+METRIC_NAMES = {
+    "accuracy": "training accuracy",
+    "loss": "training loss",
+    "val_accuracy": "validation accuracy",
+    "val_loss": "validation loss",
+    "lr": "learning rate",
+}
+MAX_EPOCH_TICKS = 12  # whole-epoch ticks on an axis at most: every epoch, or every 2nd, 5th…
+
+
+def metric_name(metric: str) -> str:
+    """A metric as people say it ("validation accuracy"), not as Keras logs it ("val_accuracy")."""
+    return METRIC_NAMES.get(metric, metric.replace("val_", "validation ").replace("_", " "))
+
+
+def whole_epochs(fig: go.Figure, last_epoch: int) -> go.Figure:
+    """Epoch axes tick whole epochs only (never 1.5), every epoch up to a dozen, then a round step."""
+    step = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if last_epoch / s <= MAX_EPOCH_TICKS or s == 1000)
+    fig.update_xaxes(tickmode="linear", tick0=0 if step > 1 else 1, dtick=step, tickformat="d")
+    return fig
+
+
 CHANNEL_COLOURS = {"red": "#d62728", "green": "#2ca02c", "blue": "#1f77b4", "gray": "#555555"}
 
 
@@ -50,13 +72,21 @@ def class_counts_figure(class_names: list[str], counts: np.ndarray) -> go.Figure
         title=f"Images per class (largest/smallest = {imbalance:.1f}×)",
     )
     fig.update_layout(height=320, margin=dict(t=40, b=10))
+    fig.update_xaxes(type="category")  # every class named, "3" as a name rather than a number on a scale
     return fig
 
 
-def sample_grid_figure(grid: np.ndarray, row_names: list[str], row_height: int) -> go.Figure:
+SAMPLE_GRID_MAX_HEIGHT = 480  # pixels: the grid stays within a laptop screen, above the fold
+
+
+def sample_grid_figure(
+    grid: np.ndarray, row_names: list[str], row_height: int, per_row: int | None = None
+) -> go.Figure:
     """A mosaic of samples, one row per class, with the class names on the y axis."""
     fig = px.imshow(grid)
-    fig.update_layout(height=max(200, 60 * len(row_names)), margin=dict(l=10, r=10, t=10, b=10))
+    height = max(200, min(60 * len(row_names), SAMPLE_GRID_MAX_HEIGHT))
+    title = f"Samples, {per_row} per class" if per_row else "Samples"
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(
         tickvals=[i * row_height + row_height / 2 for i in range(len(row_names))], ticktext=list(row_names)
@@ -128,7 +158,7 @@ def epoch_figure(epochs: list[dict], metric: str) -> go.Figure:
                 line=dict(color=VAL_COLOUR),
             )
         )
-    fig.update_xaxes(dtick=1 if len(x) <= 20 else None)
+    whole_epochs(fig, max(x, default=1))
     return _layout(fig, f"Epoch {metric}", "epoch", metric)
 
 
@@ -144,20 +174,27 @@ def lr_figure(batches: list[dict], epochs: list[dict]) -> go.Figure:
             line=dict(color="#2ca02c"),
         )
     )
-    fig.update_yaxes(type="log", exponentformat="e")  # schedules span decades; a flat rate stays readable
+    # Schedules span decades: a log axis with one tick per decade, each written one way (1e-3), not the
+    # "0.01, 5, 2, 1e-3" of Plotly's default minor labels.
+    fig.update_yaxes(type="log", dtick=1, tickformat=".0e")
+    if x_key == "epoch":
+        whole_epochs(fig, max((r["epoch"] for r in records), default=1))
     return _layout(fig, "Learning rate", x_key, "learning rate")
 
 
 def overlay_figure(curves: dict[str, list[dict]], metric: str) -> go.Figure:
-    """One line per run: ``metric`` per epoch (e.g. "val_accuracy")."""
+    """One line per run: ``metric`` per epoch (e.g. "val_accuracy", titled "validation accuracy")."""
     fig = go.Figure()
+    last = 1
     for name, epochs in curves.items():
         points = [(e["epoch"], e[metric]) for e in epochs if metric in e]
         if points:
+            last = max(last, *(p[0] for p in points))
             fig.add_trace(
                 go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=name, mode="lines+markers")
             )
-    return _layout(fig, f"{metric} by epoch", "epoch", metric, height=360)
+    whole_epochs(fig, last)
+    return _layout(fig, f"{metric_name(metric).capitalize()} by epoch", "epoch", metric_name(metric), height=360)
 
 
 def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Figure:
@@ -197,12 +234,19 @@ def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Fig
     return fig
 
 
-def clickable_confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Figure:
+def clickable_confusion_figure(
+    evaluation: Evaluation, normalized: bool = False, selected: tuple[int, int] | None = None
+) -> go.Figure:
     """The confusion matrix with an invisible square marker on every cell centre, so a click selects a cell
-    (heat maps have no point selection). The markers carry the hover text; hover must stay on for them, as
-    "skip" also drops click events."""
+    (heat maps have no point selection), and the ``selected`` cell (true, predicted class index) outlined.
+    The markers carry the hover text; hover must stay on for them, as "skip" also drops click events."""
     fig = confusion_figure(evaluation, normalized)
     names = evaluation.class_names
+    fig.update_xaxes(type="category")  # class names such as "3" stay names, and cell i sits at position i
+    fig.update_yaxes(type="category")
+    if selected is not None:
+        t, p = selected
+        fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, line=dict(color="#f97316", width=4))
     rows, cols = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
     fig.data[0].hoverinfo = "skip"
     fig.add_trace(
@@ -231,4 +275,5 @@ def prediction_figure(probs: np.ndarray, class_names: list[str], top: int = 5) -
         title=f"Prediction: {class_names[best[0]]} ({probs[best[0]]:.1%})",
     )
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_yaxes(type="category")  # class names such as "8" are names, not numbers on a scale
     return fig

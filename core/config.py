@@ -34,6 +34,13 @@ SOURCE_NAMES = {
     "folder": "Folder of class folders — on the server",
     "images": "Your own images per class — upload or camera",
 }
+
+
+def source_title(source: str) -> str:
+    """A dataset source as people name it ("Digits", "CIFAR-10"), not its id ("builtin:digits")."""
+    return SOURCE_NAMES.get(source, source).split(" — ")[0]
+
+
 COLOR_MODES = ("auto", "rgb", "grayscale")
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MIN_IMAGE_SIZE = 8

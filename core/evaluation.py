@@ -469,11 +469,16 @@ def _cached(cache: Path, stamp: str, rows: int, classes: int) -> np.ndarray | No
     return probs if sound else None
 
 
+def model_file_stamp(run: RunInfo) -> str:
+    """Changes whenever the run's model file does: what is cached in the run folder is kept with it."""
+    model_path = run.model_path()
+    return f"{model_path.name}:{model_path.stat().st_size}:{model_path.stat().st_mtime_ns}"
+
+
 def cached_probabilities(run: RunInfo, model=None, test_data: tuple | None = None) -> np.ndarray:
     """Class probabilities for the run's test images, computed once per model file and kept in the run; a
     cache that fails to load or does not fit the test split is recomputed."""
-    model_path = run.model_path()
-    stamp = f"{model_path.name}:{model_path.stat().st_size}:{model_path.stat().st_mtime_ns}"
+    stamp = model_file_stamp(run)
     images, _, names = test_data if test_data is not None else load_test_data(run)
     cache = run.path / PREDICTIONS_FILE
     if (probs := _cached(cache, stamp, len(images), len(names))) is not None:

@@ -31,7 +31,8 @@ MAX_COMPARE_IMAGES = 2000
 # older studio are made again instead of reused. 2: the web demo runs no inline script (#11). 3: metadata in
 # every .tflite, ONNX and MediaPipe files, the web demo's camera and Pillow-exact resize, top-1 agreement (#14).
 # 4: .h5 and .weights.h5, the SavedModel in TensorFlow Serving's layout with a named output (#17).
-EXPORTER_VERSION = 4
+# 5: the web demo runs camera.js, the camera script the Live page shares (pause, full screen, moving bars) (#15).
+EXPORTER_VERSION = 5
 
 
 @dataclass(frozen=True)

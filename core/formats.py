@@ -35,6 +35,7 @@ WEBDEMO_TEMPLATE = ROOT / "assets" / "webdemo" / "index.html"
 WEBDEMO_FILES = (
     "csp-shim.js",
     "preprocess.js",
+    "camera.js",
     "demo.js",
     "demo.css",
 )  # copied next to index.html: the page has no inline script or style
@@ -478,21 +479,28 @@ def metadata(ctx: ExportContext) -> dict:
 def webdemo_page(meta: dict) -> str:
     """The demo's index.html: the metadata goes in as a JSON data block (escaped for <script>), never as script.
 
-    The page runs only its own files (demo.js, preprocess.js, model.js, tf.min.js) under its
+    The page runs only its own files (demo.js, camera.js, preprocess.js, model.js, tf.min.js) under its
     Content-Security-Policy."""
     template = WEBDEMO_TEMPLATE.read_text(encoding="utf-8")
     return template.replace("__METADATA_JSON__", script_json(meta))
 
 
-def model_script(model_dir: Path) -> str:
-    """model.js: the TF.js graph model of ``model_dir`` (model.json and its weight shards) as one script, so the
-    demo opens from file:// too, where a browser lets a page load scripts but not fetch files."""
+def graph_model_artifacts(model_dir: Path) -> tuple[dict, bytes]:
+    """The TF.js graph model of ``model_dir`` (model.json and its weight shards) as ``tf.io.fromMemory`` takes it:
+    model.json's fields with the weight specs of all shards, and the shards' bytes joined in that order."""
     spec = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
     weights = b"".join((model_dir / p).read_bytes() for group in spec["weightsManifest"] for p in group["paths"])
     artifacts = {key: spec[key] for key in ("modelTopology", "format", "generatedBy", "convertedBy") if key in spec}
     artifacts["signature"] = spec.get("signature")
     artifacts["userDefinedMetadata"] = spec.get("userDefinedMetadata")
     artifacts["weightSpecs"] = [w for group in spec["weightsManifest"] for w in group["weights"]]
+    return artifacts, weights
+
+
+def model_script(model_dir: Path) -> str:
+    """model.js: the TF.js graph model of ``model_dir`` as one script, so the demo opens from file:// too, where a
+    browser lets a page load scripts but not fetch files."""
+    artifacts, weights = graph_model_artifacts(model_dir)
     artifacts["weightDataBase64"] = base64.b64encode(weights).decode("ascii")
     return (
         "// The demo's TF.js graph model (model/model.json and its weights) as data, for pages opened from file://.\n"

@@ -28,8 +28,18 @@ def labelled_grid(
         colour = RIGHT if ok else WRONG
         draw.rectangle((x - 2, y - 2, x + tile + 1, y + tile + 1), outline=colour, width=3)
         for line_no, line in enumerate(caption.split("\n")[:2]):
-            draw.text((x, y + tile + 3 + 13 * line_no), line[:22], fill=colour, font=font)
+            draw.text((x, y + tile + 3 + 13 * line_no), fitted(line, font, tile + pad - 2), fill=colour, font=font)
     return np.asarray(canvas)
+
+
+def fitted(text: str, font, width: int) -> str:
+    """``text``, cut with an ellipsis to fit ``width`` pixels in ``font``: a caption never runs into its
+    neighbour's."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def png_base64(image: np.ndarray) -> str:

@@ -20,6 +20,8 @@ from core.data import preview_augmentation
 from core.evaluation import evaluate_run, load_run_model, load_test_data, predict_image, run_config
 from core.explain import grad_cam, overlay_heatmap
 from core.export import export_run
+from core.featuremap import FeatureMap
+from core.featuremap import feature_map as compute_feature_map
 from core.formats import ExportResult
 from core.metrics import Evaluation
 from core.models import build_model
@@ -84,3 +86,9 @@ def export(
     """Export the run's model in ``formats`` (each measured against Keras when ``compare``); ``progress``
     hears each step."""
     return export_run(load_run(Path(run_dir)), formats, compare=compare, progress=progress)
+
+
+def feature_map(run_dir: str) -> FeatureMap:
+    """The run's test images in 2-D by its penultimate-layer features (PCA and t-SNE; cached in the run folder)."""
+    run, model, _ = _run_model(run_dir)
+    return compute_feature_map(run, model)

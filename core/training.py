@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import StudioConfig
+from core.config import DataConfig, StudioConfig, source_title
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
 from core.devices import batch_text, choose_strategy
 from core.errors import StudioError
@@ -100,6 +100,11 @@ def _pipeline(dataset, indices: np.ndarray, batch_size: int, one_hot: bool, augm
     return make_pipeline(images, labels, batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed)
 
 
+def data_title(data: DataConfig) -> str:
+    """The dataset as a run's default name says it: "Digits", "ZIP of class folders (pets.zip)"."""
+    return source_title(data.source) + (f" ({Path(data.path).name})" if data.path else "")
+
+
 def create_run(
     workspace: Path,
     config: StudioConfig,
@@ -124,7 +129,7 @@ def create_run(
             update_status(
                 run_dir,
                 state=state,
-                name=name or clean_run_name(f"{config.model.preset} on {data_name}")[:MAX_RUN_NAME],
+                name=name or clean_run_name(f"{config.model.preset} on {data_title(config.data)}")[:MAX_RUN_NAME],
                 dataset=data_name,
                 preset=config.model.preset,
                 owner=owner,

@@ -44,3 +44,29 @@ def test_a_long_run_sends_a_few_hundred_batch_points_with_the_last_one():
             assert len(trace.x) <= MAX_BATCH_POINTS + 1 and trace.x[-1] == 5003 and trace.x[0] == 1
     assert thinned(list(range(10)), 4) == [0, 3, 6, 9] and thinned(list(range(11)), 4) == [0, 3, 6, 9, 10]
     assert thinned(list(range(5)), 10) == list(range(5))
+
+
+def test_epoch_axes_tick_whole_epochs_and_metrics_read_as_words():
+    from core.charts import epoch_figure, lr_figure, metric_name, overlay_figure
+
+    epochs = [{"epoch": e, "accuracy": 0.5, "val_accuracy": 0.4, "lr": 10.0**-e} for e in (1, 2, 3)]
+    fig = overlay_figure({"run a": epochs, "run b": epochs[:2]}, "val_accuracy")
+    assert (
+        fig.layout.title.text == "Validation accuracy by epoch" and fig.layout.yaxis.title.text == "validation accuracy"
+    )
+    assert (fig.layout.xaxis.tick0, fig.layout.xaxis.dtick, fig.layout.xaxis.tickformat) == (1, 1, "d")
+    long = [{"epoch": e, "loss": 1.0} for e in range(1, 101)]
+    assert epoch_figure(long, "loss").layout.xaxis.dtick == 10, "at most a dozen whole-epoch ticks"
+    lr = lr_figure([], epochs).layout.yaxis
+    assert (lr.type, lr.dtick, lr.tickformat) == ("log", 1, ".0e"), "one tick per decade, all written 1e-3"
+    assert (
+        metric_name("val_loss") == "validation loss"
+        and metric_name("val_top_3_accuracy") == "validation top 3 accuracy"
+    )
+
+
+def test_class_names_that_look_like_numbers_stay_names_on_the_axes():
+    from core.charts import prediction_figure
+
+    assert class_counts_figure(["3", "7"], np.array([5, 6])).layout.xaxis.type == "category"
+    assert prediction_figure(np.array([0.2, 0.8]), ["3", "7"]).layout.yaxis.type == "category"

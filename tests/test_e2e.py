@@ -111,13 +111,15 @@ def test_the_whole_journey(server, page, tmp_path):
         pixels = data["images"][0]
     png = tmp_path / "digit.png"
     Image.fromarray(pixels[..., 0]).save(png)
+    b.screenshot(page, SHOTS / "evaluate.png")
+    page.get_by_role("tab", name="Try it yourself").click()  # Evaluate's tabs: each computed when opened
+    b.wait_for_app(page)
     page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload an image").locator(
         'input[type="file"]'
     ).set_input_files(str(png))
     b.wait_for_app(page)
     title = page.locator(".gtitle").filter(has_text="Prediction:").first.text_content()
     app_class, app_percent = re.match(r"Prediction: (\S+) \(([\d.]+)%\)", title).groups()
-    b.screenshot(page, SHOTS / "evaluate.png")
 
     # Export: TF.js and TFLite, measured, then downloaded.
     b.navigate(page, "Export")

@@ -266,7 +266,8 @@ def test_the_web_demo_files_exist_and_hold_no_inline_script():
         '<script src="tf.min.js">',
         '<script src="preprocess.js">',
         '<script src="model.js">',
+        '<script src="camera.js">',
         '<script src="demo.js">',
     ]
-    for name in ("demo.js", "preprocess.js"):
+    for name in ("demo.js", "camera.js", "preprocess.js"):
         assert "innerHTML" not in (WEBDEMO_TEMPLATE.parent / name).read_text()

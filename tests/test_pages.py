@@ -181,7 +181,8 @@ def test_model_settings_survive_a_trip_to_the_dataset_page(model_page):
 
 
 @pytest.mark.parametrize(
-    "page", ["app_pages/model.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/export.py"]
+    "page",
+    ["app_pages/model.py", "app_pages/train.py", "app_pages/evaluate.py", "app_pages/export.py", "app_pages/live.py"],
 )
 def test_other_pages_render(app, page):
     app.run()
@@ -282,13 +283,20 @@ def test_evaluate_page_renders_a_finished_run(app, eval_workspace, trained_run):
     assert not app.exception and not app.error
     assert metric(app, "Test accuracy") == f"{trained_run.status.test_accuracy:.2%}"
     assert metric(app, "Test images") == str(trained_run.status.test_size)
-    per_class = next(d.value for d in app.dataframe if "precision" in d.value.columns)
-    assert list(per_class["class"])[-2:] == ["macro avg", "weighted avg"]
+    assert not app.dataframe, "only the open tab (the confusion matrix) is computed"
     app.toggle(key="cm_normalized").set_value(True).run()
     app.selectbox(key="cell_true").select("3").run()
     app.selectbox(key="cell_pred").select("3").run()
     assert any("are of class **3** and predicted **3**" in c.value for c in app.caption)
-    assert not app.exception and len(app.get("image")) >= 4
+    assert not app.exception and len(app.get("image")) >= 1
+    app.session_state["eval_tab"] = "Per class"
+    app.run()
+    per_class = next(d.value for d in app.dataframe if "precision" in d.value.columns)
+    assert list(per_class["class"])[-2:] == ["macro avg", "weighted avg"]
+    for tab in ("Mistakes", "Grad-CAM", "Learning curves"):
+        app.session_state["eval_tab"] = tab
+        app.run()
+        assert not app.exception and not app.error, tab
 
 
 def test_evaluate_page_says_when_the_model_file_is_unreadable(app, eval_workspace):
@@ -318,9 +326,9 @@ def test_export_page_exports_measures_and_offers_downloads(app, eval_workspace):
     app.multiselect(key="export_formats").set_value(["keras", "tfjs", "tflite", "tflite-int8"]).run()
     app.button(key="export_button").click().run()
     assert not app.exception and not app.error
-    table = next(d.value for d in app.dataframe if "max |Δ probability|" in d.value.columns)
-    assert list(table["status"]) == ["ok"] * 4
-    assert (table["max |Δ probability|"][1:3] <= 1e-4).all()
+    table = next(t.value for t in app.table if "max |Δ probability|" in t.value.columns)
+    assert list(table["status"]) == ["ok"] * 4 and "None" not in table.to_string()
+    assert all(float(v) <= 1e-4 for v in table["max |Δ probability|"][1:3])
     assert any("TensorFlow.js graph model matches Keras to 0.0001" in s.value for s in app.success)
     assert any("int8 file at most 30% of float32" in s.value for s in app.success)
     assert (eval_workspace / "exports" / "tfjs_model.zip").is_file()

@@ -307,7 +307,7 @@ def test_two_replicas_behind_nginx_share_watch_queue_and_stop_one_run(tmp_path):
         bob.locator(f"h3:has-text('Run {run_id}')").wait_for()
         bob.get_by_text("not by this server: followed through its run folder").wait_for()
         picker = bob.get_by_role("combobox", name="Run", exact=True)
-        expect(picker).to_have_value(f"mnist on builtin:shapes · running · {run_id}", timeout=b.TIMEOUT_MS)
+        expect(picker).to_have_value(f"mnist on Shapes · running · {run_id}", timeout=b.TIMEOUT_MS)
 
         # Carol's start is queued behind it: her page says so at once, and again once her trainer waits.
         b.click_button(carol, "start_training")

@@ -76,6 +76,6 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
             b.navigate(page, "Evaluate")
             b.navigate(page, "Train")
             compare = b.widget(page, "stMultiSelect", "Compare runs")
-            compare.get_by_text("on builtin:shapes").wait_for()
-            compare.get_by_text("on builtin:digits").wait_for()
+            compare.get_by_text("on Shapes").wait_for()
+            compare.get_by_text("on Digits").wait_for()
         chromium.close()

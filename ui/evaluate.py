@@ -60,31 +60,51 @@ def cached_upload_scores(file_id: str, _data: bytes, name: str, images: np.ndarr
     return score_uploaded_model(_data, name, images, num_classes)
 
 
+def _clicked_cell(names: list[str]) -> None:
+    """A new click on the matrix (its selection, kept in the chart's state) chooses the cell; a click already
+    applied does not undo a later choice in the cell selectboxes."""
+    event = st.session_state.get("confusion_chart") or {}
+    points = (event.get("selection") or {}).get("points") or []
+    click = (str(points[0].get("y")), str(points[0].get("x"))) if points else None
+    if click and click != st.session_state.get("cell_click") and click[0] in names and click[1] in names:
+        st.session_state["cell_true"], st.session_state["cell_pred"] = click
+    st.session_state["cell_click"] = click
+
+
 def confusion_matrix_block(evaluation: Evaluation, images: np.ndarray) -> None:
-    """The clickable matrix; a clicked (or chosen) cell shows its test images."""
+    """The clickable matrix, the chosen cell outlined on it, and that cell's test images beside it."""
     names, labels = evaluation.class_names, evaluation.labels
-    normalized = st.toggle("Row-normalized rates", key="cm_normalized")
-    figure = clickable_confusion_figure(evaluation, normalized)
-    event = st.plotly_chart(figure, key="confusion_chart", on_select="rerun", selection_mode="points")
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points:
-        st.session_state["cell_true"], st.session_state["cell_pred"] = points[0]["y"], points[0]["x"]
-    if "cell_true" not in st.session_state:
+    _clicked_cell(names)
+    if "cell_true" not in st.session_state or st.session_state["cell_true"] not in names:
         pairs = evaluation.confused_pairs()
         st.session_state["cell_true"] = pairs[0]["true"] if pairs else names[0]
         st.session_state["cell_pred"] = pairs[0]["predicted"] if pairs else names[0]
-    c1, c2 = st.columns(2)
-    cell_true = c1.selectbox("Cell: true class", names, key="cell_true")
-    cell_pred = c2.selectbox("Cell: predicted class", names, key="cell_pred")
-    in_cell = np.flatnonzero((labels == names.index(cell_true)) & (evaluation.predicted == names.index(cell_pred)))
-    st.caption(
-        f"{len(in_cell)} test images are of class **{cell_true}** and predicted **{cell_pred}** "
-        "(click a cell above to choose it)."
-    )
-    if len(in_cell):
-        shown = in_cell[:GALLERY_IMAGES]
-        captions = [f"pred: {cell_pred} ({evaluation.confidence[i]:.0%})" for i in shown]
-        st.image(labelled_grid(images[shown], captions, [cell_true == cell_pred] * len(shown), columns=8, tile=80))
+    if st.session_state.get("cell_pred") not in names:
+        st.session_state["cell_pred"] = names[0]
+    chosen = (names.index(st.session_state["cell_true"]), names.index(st.session_state["cell_pred"]))
+    left, right = st.columns([3, 2])
+    with left:
+        normalized = st.toggle("Row-normalized rates", key="cm_normalized")
+        figure = clickable_confusion_figure(evaluation, normalized, selected=chosen)
+        st.plotly_chart(figure, key="confusion_chart", on_select="rerun", selection_mode="points")
+    with right:
+        c1, c2 = st.columns(2)
+        cell_true = c1.selectbox("Cell: true class", names, key="cell_true")
+        cell_pred = c2.selectbox("Cell: predicted class", names, key="cell_pred")
+        in_cell = np.flatnonzero((labels == names.index(cell_true)) & (evaluation.predicted == names.index(cell_pred)))
+        st.caption(
+            f"{len(in_cell):,} test images are of class **{cell_true}** and predicted **{cell_pred}** "
+            "(click a cell of the matrix to choose it; it is outlined in orange)."
+        )
+        if len(in_cell):
+            shown = in_cell[:GALLERY_IMAGES]
+            captions = [f"{evaluation.confidence[i]:.0%} sure" for i in shown]
+            grid = labelled_grid(images[shown], captions, [cell_true == cell_pred] * len(shown), columns=4, tile=80)
+            st.image(
+                grid,
+                caption=f"Confidence in {cell_pred}"
+                + (f"; the first {len(shown)}" if len(in_cell) > len(shown) else ""),
+            )
 
 
 def try_it_block(run_dir: str, stamp: str, names: list[str]) -> None:
