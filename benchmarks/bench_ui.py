@@ -98,20 +98,25 @@ def slider_to_table(page, repeats: int) -> list[float]:
 
 
 def training_run(page) -> tuple[float, float | None]:
-    """(seconds from the Start click to the chart's first point, median seconds between chart updates)."""
+    """(seconds from the Start click to the chart's first point, median seconds between chart updates).
+
+    The previous run's chart may stay on the page until the new run draws its own: the new run's chart is the
+    one whose point count is below the finished run's (it starts again from its first batches)."""
+    previous = batch_points(page)
     b.click_button(page, "start_training")
     start = time.perf_counter()
     deadline = start + TRAIN_TIMEOUT_SECONDS
-    first, changes, last_count = None, [], 0
+    first, changes, last_count = None, [], previous
     while time.perf_counter() < deadline:
         count = batch_points(page)
         now = time.perf_counter()
-        if count and first is None:
-            first = now - start
-        if count != last_count:
+        if first is None and count and (previous == 0 or count < previous):
+            first, previous = now - start, 0
             changes.append(now)
-            last_count = count
-        if page.get_by_text("Run finished").count():
+        elif first is not None and count != last_count:
+            changes.append(now)
+        last_count = count
+        if first is not None and page.get_by_text("Run finished").count():
             break
         time.sleep(POLL_SECONDS)
     if first is None:
