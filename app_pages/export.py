@@ -46,6 +46,16 @@ if st.button("Export", type="primary", key="export_button", disabled=not formats
             status.update(label="Export failed", state="error")
             st.error(str(err))
 
+# --- Serve it over HTTP: TensorFlow Serving's REST API, here or in Docker (needs the model, not the exports) ---
+with st.expander("Serve it over HTTP (TensorFlow Serving's REST API)"):
+    st.caption(
+        f"From this project's folder, serve the run's model on port {DEFAULT_PORT} with TensorFlow Serving's REST "
+        "API (batched; pictures as raw 0..255 arrays or as image files in base64, resized as here). Or unzip "
+        "saved_model.zip and run TensorFlow Serving itself: a client works unchanged against either."
+    )
+    st.code(f"{serve_command(run)}\n{local_requests(serving_name(run))}", language="bash")
+    st.code(docker_command(serving_name(run)), language="bash")
+
 try:
     done = read_manifest(run)
 except StudioError as err:
@@ -110,13 +120,3 @@ tabs = st.tabs([title for title, _, _ in snippets] + ["metadata.json"])
 for tab, (_, language, code) in zip(tabs, snippets, strict=False):
     tab.code(code, language=language)
 tabs[-1].code(json.dumps(meta, indent=2), language="json")
-
-# --- Serve it over HTTP: TensorFlow Serving's REST API, here or in Docker ---------------------------
-st.subheader("Serve it over HTTP")
-st.caption(
-    f"From this project's folder, serve the run's model on port {DEFAULT_PORT} with TensorFlow Serving's REST API "
-    "(batched; pictures as raw 0..255 arrays or as image files in base64, resized as here). Or unzip "
-    "saved_model.zip and run TensorFlow Serving itself: a client works unchanged against either."
-)
-st.code(f"{serve_command(run)}\n{local_requests(serving_name(run))}", language="bash")
-st.code(docker_command(serving_name(run)), language="bash")

@@ -10,6 +10,7 @@ from core.__main__ import build_parser
 from core.errors import StudioError
 from core.export import comparison_rows, fidelity_checks
 from core.formats import FORMATS, REGISTRY, ExportResult, format_help, parse_formats
+from core.serving import serving_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,3 +129,7 @@ def test_the_export_page_offers_every_registry_format(tmp_path, monkeypatch, tra
     chooser = app.multiselect(key="export_formats")
     assert list(chooser.options) == [REGISTRY[f].label for f in FORMATS]
     assert list(chooser.value) == list(FORMATS)
+    # Serving needs the run's model only: the commands show before anything is exported (#17).
+    codes = [code.value for code in app.code]
+    assert any(f"python -m core serve --run {trained_run.run_id} --port 8502" in code for code in codes)
+    assert any(f"-e MODEL_NAME={serving_name(trained_run)} tensorflow/serving" in code for code in codes)
