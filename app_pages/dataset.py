@@ -38,7 +38,6 @@ def on_source_change() -> None:
 
 if not cfg.data.image_size:
     cfg.data.image_size = default_image_size(cfg.data.source)
-
 # One row of settings, so that the sample grid starts above the fold.
 left, middle, right = st.columns([2, 1, 1.2])
 with left:

@@ -8,7 +8,7 @@ from core.data import default_image_size
 from core.errors import StudioError
 from core.presets import PRESETS
 from ui.data import current_dataset
-from ui.state import config, config_file_sidebar, field_group, field_widget, group_fields
+from ui.state import config, config_file_sidebar, field_group, field_widget, group_fields, replace_config
 from ui.workers import served
 
 # The page's blocks: each draws the fields its group holds in the field table (core/config.py).
@@ -40,10 +40,7 @@ def on_preset_change() -> None:
         # "custom" is your own CNN: start it from the CIFAR recipe rather than a pretrained base.
         cfg.model = apply_preset("tutorial-cifar", cfg.model)
         cfg.model.preset = "custom"
-    sections = ("model.", "training.", "augment.")
-    for key in [k for k in st.session_state.keys() if isinstance(k, str) and k.startswith(sections)]:
-        if key != "model.preset":
-            del st.session_state[key]
+    replace_config(cfg)  # widgets on screen get the recipe's values (a deleted key would send the old back)
 
 
 cfg = config()

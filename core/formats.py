@@ -243,7 +243,7 @@ def _run_h5(ctx: ExportContext, path: Path) -> tuple[np.ndarray, None]:
     """The .h5 as a Keras 2 user loads it: tf_keras.models.load_model."""
     import tf_keras
 
-    model = tf_keras.models.load_model(str(path), compile=False)
+    model = tf_keras.models.load_model(str(path), compile=False, safe_mode=True)
     return _predict(model, ctx.images), None
 
 
