@@ -40,6 +40,7 @@ from core.devices import CPU_DEVICES_ENV, configure_devices, cpu_devices_setting
 from core.errors import StudioError
 from core.fields import FieldInfo, parse_text
 from core.formats import format_help
+from core.i18n import _, cli_language, using
 from core.multiworker import cluster_from_env, train_in_cluster
 from core.multiworker import start as start_cluster
 from core.sweep import default_param_texts
@@ -63,7 +64,9 @@ METAVARS = {bool: "BOOL", int: "N", float: "F", str: "TEXT", list: "N,N,..."}
 
 def field_help(info: FieldInfo) -> str:
     """One flag's help, all from the field table: label, help, allowed values and default."""
-    text = f"{info.spec.label}: {info.spec.help}. Allowed: {info.range_text()}. Default: {info.default_text()}."
+    text = _("{label}: {help} Allowed: {range}. Default: {default}.").format(
+        label=info.label(), help=info.help(), range=info.range_text(), default=info.default_text()
+    )
     return text.replace("%", "%%")  # argparse formats help with %
 
 
@@ -323,9 +326,9 @@ def config_from_args(args: argparse.Namespace) -> StudioConfig:
         apply_data(config, args.data)
     changes = field_changes(args)
     starts_anew = not args.config and not getattr(args, "init_from", None)
-    if starts_anew and not any(path == "model.preset" for path, _, _ in changes):
+    if starts_anew and not any(path == "model.preset" for path, _text, _flag in changes):
         apply_recipe(config, DEFAULT_PRESET)  # no config file and no preset: the studio's own recipe
-    for path, text, _ in changes:
+    for path, text, _flag in changes:
         # A preset brings its values first; the flags that follow change them, as the sliders do in the app.
         if path == "model.preset" and text.strip() != "custom":
             apply_recipe(config, text.strip())
@@ -568,18 +571,24 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The command line speaks the language of CNN_STUDIO_LANG, else of the environment's locale (LANG…).
+    with using(cli_language()):
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "settings":
-        print(settings_table())
+        print(settings_table(cli_language()))
         return 0
     try:
         with native_logs_filtered():
             return COMMANDS[args.command](args)
     except StudioError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(_("error: {message}").format(message=err), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        print(_("error: interrupted"), file=sys.stderr)
         return 130
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.errors import StudioError
 from core.fields import FieldInfo, check, collect, markdown_table, setting
+from core.i18n import N_, _
 from core.presets import COMPACT, MAX_BLOCKS, MAX_DENSE, PRESETS
 
 BUILTIN_SOURCES = ("builtin:shapes", "builtin:digits")
@@ -24,21 +25,21 @@ KERAS_SOURCES = ("keras:mnist", "keras:fashion_mnist", "keras:cifar10", "keras:c
 USER_SOURCES = ("zip", "folder", "images")
 SOURCES = BUILTIN_SOURCES + KERAS_SOURCES + USER_SOURCES
 SOURCE_NAMES = {
-    "builtin:shapes": "Shapes — built-in, generated (RGB)",
-    "builtin:digits": "Digits — built-in, scikit-learn (8×8 handwriting)",
-    "keras:mnist": "MNIST — Keras dataset",
-    "keras:fashion_mnist": "Fashion-MNIST — Keras dataset",
-    "keras:cifar10": "CIFAR-10 — Keras dataset",
-    "keras:cifar100": "CIFAR-100 — Keras dataset",
-    "zip": "ZIP of class folders — upload",
-    "folder": "Folder of class folders — on the server",
-    "images": "Your own images per class — upload or camera",
+    "builtin:shapes": N_("Shapes — built-in, generated (RGB)"),
+    "builtin:digits": N_("Digits — built-in, scikit-learn (8×8 handwriting)"),
+    "keras:mnist": N_("MNIST — Keras dataset"),
+    "keras:fashion_mnist": N_("Fashion-MNIST — Keras dataset"),
+    "keras:cifar10": N_("CIFAR-10 — Keras dataset"),
+    "keras:cifar100": N_("CIFAR-100 — Keras dataset"),
+    "zip": N_("ZIP of class folders — upload"),
+    "folder": N_("Folder of class folders — on the server"),
+    "images": N_("Your own images per class — upload or camera"),
 }
 
 
 def source_title(source: str) -> str:
     """A dataset source as people name it ("Digits", "CIFAR-10"), not its id ("builtin:digits")."""
-    return SOURCE_NAMES.get(source, source).split(" — ")[0]
+    return _(SOURCE_NAMES[source]).split(" — ")[0] if source in SOURCE_NAMES else source
 
 
 COLOR_MODES = ("auto", "rgb", "grayscale")
@@ -55,34 +56,38 @@ MAX_CONFIG_DEPTH = 8
 class DataConfig:
     """Where the images come from and how they are shaped and split."""
 
-    source: str = setting("builtin:shapes", "Source", "where the images come from", choices=SOURCES, names=SOURCE_NAMES)
+    source: str = setting(
+        "builtin:shapes", N_("Source"), N_("Where the images come from."), choices=SOURCES, names=SOURCE_NAMES
+    )
     # File or folder for the "zip" and "folder" sources (the uploaded file's name in the app).
-    path: str = setting("", "Folder or ZIP path", "the folder of class folders, or the ZIP, for those two sources")
+    path: str = setting(
+        "", N_("Folder or ZIP path"), N_("The folder of class folders, or the ZIP, for those two sources.")
+    )
     image_size: int = setting(
         0,
-        "Image size (pixels, square)",
-        "images are resized to this square side",
+        N_("Image size (pixels, square)"),
+        N_("Images are resized to this square side."),
         low=MIN_IMAGE_SIZE,
         high=MAX_IMAGE_SIZE,
-        unit="pixels",
+        unit=N_("pixels"),
         step=1,
-        zero="the source's default",
+        zero=N_("the source's default"),
         aliases=("--image-size",),
     )
     color_mode: str = setting(
         "auto",
-        "Colour",
-        "auto keeps grayscale sources at one channel and colour sources at three",
+        N_("Colour"),
+        N_("Auto keeps grayscale sources at one channel and colour sources at three."),
         choices=COLOR_MODES,
         widget="radio",
     )
     shapes_count: int = setting(
-        1800, "Number of generated images", "size of the built-in Shapes set", low=20, high=20_000, step=20
+        1800, N_("Number of generated images"), N_("Size of the built-in Shapes set."), low=20, high=20_000, step=20
     )
     val_split: float = setting(
         0.15,
-        "Validation fraction",
-        "share of images held out to watch training",
+        N_("Validation fraction"),
+        N_("Share of images held out to watch training."),
         low=0.0,
         high=0.5,
         step=0.05,
@@ -90,20 +95,20 @@ class DataConfig:
     )
     test_split: float = setting(
         0.15,
-        "Test fraction",
-        "share of images held out for the final score",
+        N_("Test fraction"),
+        N_("Share of images held out for the final score."),
         low=0.0,
         high=0.5,
         step=0.05,
         aliases=("--test-split",),
     )
     use_official_test: bool = setting(
-        True, "Use the official test set", "Keras sets ship a test split: keep it as the test split"
+        True, N_("Use the official test set"), N_("Keras sets ship a test split: keep it as the test split.")
     )
     seed: int = setting(
         42,
-        "Seed (split, shapes and augmentation)",
-        "the same seed gives the same split, shapes, augmentation and initial weights",
+        N_("Seed (split, shapes and augmentation)"),
+        N_("The same seed gives the same split, shapes, augmentation and initial weights."),
         low=0,
         high=2**31 - 1,
         step=1,
@@ -126,31 +131,39 @@ class DataConfig:
 class AugmentConfig:
     """Random augmentation applied to training batches only (never at inference)."""
 
-    flip: str = setting("none", "Flip", "random mirror images", choices=FLIP_MODES, widget="select", group="augment")
+    flip: str = setting(
+        "none", N_("Flip"), N_("Random mirror images."), choices=FLIP_MODES, widget="select", group="augment"
+    )
     rotation: float = setting(
         0.0,
-        "Rotation (±degrees)",
-        "random rotation, both directions",
+        N_("Rotation (±degrees)"),
+        N_("Random rotation, both directions."),
         low=0.0,
         high=180.0,
-        unit="degrees",
+        unit=N_("degrees"),
         step=5.0,
         group="augment",
     )
     zoom: float = setting(
-        0.0, "Zoom (±fraction)", "random zoom in and out", low=0.0, high=0.5, step=0.05, group="augment"
+        0.0, N_("Zoom (±fraction)"), N_("Random zoom in and out."), low=0.0, high=0.5, step=0.05, group="augment"
     )
     translation: float = setting(
         0.0,
-        "Translation (±fraction)",
-        "random shift, as a fraction of the image side",
+        N_("Translation (±fraction)"),
+        N_("Random shift, as a fraction of the image side."),
         low=0.0,
         high=0.5,
         step=0.05,
         group="augment",
     )
     contrast: float = setting(
-        0.0, "Contrast (±factor)", "random contrast change; 0 is off", low=0.0, high=1.0, step=0.05, group="augment"
+        0.0,
+        N_("Contrast (±factor)"),
+        N_("Random contrast change; 0 is off."),
+        low=0.0,
+        high=1.0,
+        step=0.05,
+        group="augment",
     )
 
     def validate(self) -> None:
@@ -170,9 +183,9 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "l
 OUTPUTS = ("softmax", "logits")
 NORMALIZATIONS = ("unit", "symmetric", "standardize")
 NORMALIZATION_NAMES = {
-    "unit": "to [0, 1]",
-    "symmetric": "to [-1, 1]",
-    "standardize": "standardize (training-set mean/std)",
+    "unit": N_("to [0, 1]"),
+    "symmetric": N_("to [-1, 1]"),
+    "standardize": N_("standardize (training-set mean/std)"),
 }
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 PRESET_CHOICES = (*PRESETS, "custom")
@@ -182,10 +195,10 @@ REGULARIZATION_STEPS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
 SCHEDULE_NAMES = {
-    "constant": "constant",
-    "step": "step decay",
-    "cosine": "cosine decay",
-    "plateau": "reduce on plateau",
+    "constant": N_("constant"),
+    "step": N_("step decay"),
+    "cosine": N_("cosine decay"),
+    "plateau": N_("reduce on plateau"),
 }
 MONITORS = ("val_loss", "val_accuracy")
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 5e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
@@ -205,8 +218,8 @@ class ModelConfig:
 
     preset: str = setting(
         "tutorial-cifar",
-        "Start from",
-        "a tutorial's recipe (on the CLI its values are applied, then the other flags)",
+        N_("Start from"),
+        N_("A tutorial's recipe (on the CLI its values are applied, then the other flags)."),
         choices=PRESET_CHOICES,
         names=PRESET_NAMES,
         widget="select",
@@ -214,16 +227,17 @@ class ModelConfig:
     )
     architecture: str = setting(
         "cnn",
-        "Architecture",
-        "the studio's compact CNN (its depth follows the image size), plain CNN, residual network or a "
-        "MobileNetV2 base",
+        N_("Architecture"),
+        N_(
+            "The studio's compact CNN (its depth follows the image size), plain CNN, residual network or a MobileNetV2 base."  # noqa: E501
+        ),
         choices=ARCHITECTURES,
         widget="select",
     )
     conv_blocks: int = setting(
         3,
-        "Blocks (stages for ResNet, at most this many for compact)",
-        "conv blocks, or residual stages for resnet; compact halves the map until it is 8 pixels or less",
+        N_("Blocks (stages for ResNet, at most this many for compact)"),
+        N_("Conv blocks, or residual stages for resnet; compact halves the map until it is 8 pixels or less."),
         low=1,
         high=MAX_BLOCKS,
         group="blocks",
@@ -231,20 +245,20 @@ class ModelConfig:
     )
     filters: list[int] = setting(
         [32, 64, 128, 128, 256, 256],
-        "Filters per block",
-        "filters of each block; only the first conv_blocks are used",
+        N_("Filters per block"),
+        N_("Filters of each block; only the first conv_blocks are used."),
         low=0,
         high=1024,
         step=8,
-        item="Filters, block {i}",
+        item=N_("Filters, block {i}"),
         group="blocks",
         count="model.conv_blocks",
         when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     convs_per_block: int = setting(
         1,
-        "Convolutions per block (blocks per stage for ResNet)",
-        "conv layers per block, or residual blocks per stage for resnet",
+        N_("Convolutions per block (blocks per stage for ResNet)"),
+        N_("Conv layers per block, or residual blocks per stage for resnet."),
         low=1,
         high=3,
         group="blocks",
@@ -252,97 +266,101 @@ class ModelConfig:
     )
     kernel_size: int = setting(
         3,
-        "Kernel size",
-        "side of each square convolution kernel",
+        N_("Kernel size"),
+        N_("Side of each square convolution kernel."),
         low=1,
         high=11,
-        unit="pixels",
+        unit=N_("pixels"),
         options=KERNEL_SIZES,
         group="blocks",
         when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     padding: str = setting(
         "valid",
-        "Padding",
-        "valid shrinks each feature map, same keeps its size",
+        N_("Padding"),
+        N_("Valid shrinks each feature map, same keeps its size."),
         choices=PADDINGS,
         group="blocks",
         when={"model.architecture": ("cnn",)},
     )
     pooling: str = setting(
         "max",
-        "Pooling",
-        "2×2 pooling after each block",
+        N_("Pooling"),
+        N_("2×2 pooling after each block."),
         choices=POOLINGS,
         group="blocks",
         when={"model.architecture": ("cnn",)},
     )
     pool_last: bool = setting(
         True,
-        "Pool after the last block too",
-        "pool after the last block as well",
+        N_("Pool after the last block too"),
+        N_("Pool after the last block as well."),
         group="blocks",
         when={"model.architecture": ("cnn",)},
     )
     batch_norm: bool = setting(
         False,
-        "BatchNormalization in each block",
-        "normalize each block's output",
+        N_("BatchNormalization in each block"),
+        N_("Normalize each block's output."),
         group="blocks",
         when={"model.architecture": ("cnn",)},
     )
     block_dropout: float = setting(
         0.0,
-        "Dropout after each block",
-        "dropout rate after each block",
+        N_("Dropout after each block"),
+        N_("Dropout rate after each block."),
         **DROPOUT,
         group="blocks",
         when={"model.architecture": ("compact", "cnn", "resnet")},
     )
     head: str = setting(
-        "flatten", "Feature maps to vector", "how the last feature maps become a vector", choices=HEADS, group="head"
+        "flatten",
+        N_("Feature maps to vector"),
+        N_("How the last feature maps become a vector."),
+        choices=HEADS,
+        group="head",
     )
     flatten_dropout: float = setting(
-        0.0, "Dropout before the dense layers", "dropout rate on that vector", **DROPOUT, group="head"
+        0.0, N_("Dropout before the dense layers"), N_("Dropout rate on that vector."), **DROPOUT, group="head"
     )
     dense_layers: int = setting(
-        1, "Dense layers", "hidden dense layers before the output", low=0, high=MAX_DENSE, group="head"
+        1, N_("Dense layers"), N_("Hidden dense layers before the output."), low=0, high=MAX_DENSE, group="head"
     )
     dense_units: list[int] = setting(
         [512, 128, 64],
-        "Units per dense layer",
-        "units of each dense layer; only the first dense_layers are used",
+        N_("Units per dense layer"),
+        N_("Units of each dense layer; only the first dense_layers are used."),
         low=0,
         high=4096,
         step=16,
-        item="Units, dense {i}",
+        item=N_("Units, dense {i}"),
         group="head",
         count="model.dense_layers",
     )
     dense_dropout: float = setting(
-        0.5, "Dropout after each dense layer", "dropout rate after each dense layer", **DROPOUT, group="head"
+        0.5, N_("Dropout after each dense layer"), N_("Dropout rate after each dense layer."), **DROPOUT, group="head"
     )
     output: str = setting(
         "softmax",
-        "Output",
-        "the loss follows: sparse categorical cross-entropy on probabilities or on logits",
+        N_("Output"),
+        N_("The loss follows: sparse categorical cross-entropy on probabilities or on logits."),
         choices=OUTPUTS,
         group="head",
     )
     activation: str = setting(
-        "relu", "Activation", "activation of every hidden layer", choices=ACTIVATIONS, group="layers"
+        "relu", N_("Activation"), N_("Activation of every hidden layer."), choices=ACTIVATIONS, group="layers"
     )
     initializer: str = setting(
         "glorot_uniform",
-        "Kernel initializer",
-        "initial weights of conv and dense layers",
+        N_("Kernel initializer"),
+        N_("Initial weights of conv and dense layers."),
         choices=INITIALIZERS,
         group="layers",
     )
     l1: float = setting(
         0.0,
-        "L1 regularization",
-        "L1 penalty on the kernels",
+        N_("L1 regularization"),
+        N_("L1 penalty on the kernels."),
         low=0.0,
         high=1.0,
         options=REGULARIZATION_STEPS,
@@ -350,8 +368,8 @@ class ModelConfig:
     )
     l2: float = setting(
         0.0,
-        "L2 regularization",
-        "L2 penalty on the kernels",
+        N_("L2 regularization"),
+        N_("L2 penalty on the kernels."),
         low=0.0,
         high=1.0,
         options=REGULARIZATION_STEPS,
@@ -359,16 +377,16 @@ class ModelConfig:
     )
     normalization: str = setting(
         "unit",
-        "Normalization (first layer of the model)",
-        "the model takes raw 0–255 pixels; this layer scales them, in training and after export",
+        N_("Normalization (first layer of the model)"),
+        N_("The model takes raw 0–255 pixels; this layer scales them, in training and after export."),
         choices=NORMALIZATIONS,
         names=NORMALIZATION_NAMES,
         group="layers",
     )
     mobilenet_alpha: float = setting(
         1.0,
-        "Width multiplier (alpha)",
-        "MobileNetV2's width multiplier",
+        N_("Width multiplier (alpha)"),
+        N_("MobileNetV2's width multiplier."),
         choices=MOBILENET_ALPHAS,
         widget="select_slider",
         group="base",
@@ -376,8 +394,8 @@ class ModelConfig:
     )
     pretrained: bool = setting(
         True,
-        "Use ImageNet weights (from the Keras cache)",
-        "start MobileNetV2 from ImageNet weights",
+        N_("Use ImageNet weights (from the Keras cache)"),
+        N_("Start MobileNetV2 from ImageNet weights."),
         group="base",
         when={"model.architecture": ("mobilenetv2",)},
     )
@@ -396,11 +414,13 @@ class ModelConfig:
 class TrainingConfig:
     """How the model is compiled and fitted."""
 
-    optimizer: str = setting("adam", "Optimizer", "the weight update rule", choices=OPTIMIZERS, group="training")
+    optimizer: str = setting(
+        "adam", N_("Optimizer"), N_("The weight update rule."), choices=OPTIMIZERS, group="training"
+    )
     learning_rate: float = setting(
         0.001,
-        "Learning rate",
-        "step size of the optimizer",
+        N_("Learning rate"),
+        N_("Step size of the optimizer."),
         low=0.0,
         high=10.0,
         low_open=True,
@@ -410,8 +430,8 @@ class TrainingConfig:
     )
     momentum: float = setting(
         0.9,
-        "Momentum",
-        "SGD and RMSprop only",
+        N_("Momentum"),
+        N_("SGD and RMSprop only."),
         low=0.0,
         high=0.99,
         step=0.01,
@@ -420,8 +440,8 @@ class TrainingConfig:
     )
     weight_decay: float = setting(
         0.0001,
-        "Weight decay",
-        "AdamW only",
+        N_("Weight decay"),
+        N_("AdamW only."),
         low=0.0,
         high=1.0,
         options=WEIGHT_DECAYS,
@@ -430,8 +450,8 @@ class TrainingConfig:
     )
     schedule: str = setting(
         "constant",
-        "Learning-rate schedule",
-        "how the learning rate changes",
+        N_("Learning-rate schedule"),
+        N_("How the learning rate changes."),
         choices=SCHEDULES,
         names=SCHEDULE_NAMES,
         widget="select",
@@ -439,18 +459,18 @@ class TrainingConfig:
     )
     step_epochs: int = setting(
         5,
-        "Decay every N epochs",
-        "step decay: every this many epochs…",
+        N_("Decay every N epochs"),
+        N_("Step decay: every this many epochs…."),
         low=1,
         high=100,
-        unit="epochs",
+        unit=N_("epochs"),
         group="training",
         when={"training.schedule": ("step",)},
     )
     step_factor: float = setting(
         0.5,
-        "Decay factor",
-        "…multiply the learning rate by this",
+        N_("Decay factor"),
+        N_("…multiply the learning rate by this."),
         low=0.01,
         high=0.99,
         step=0.05,
@@ -459,18 +479,18 @@ class TrainingConfig:
     )
     plateau_patience: int = setting(
         2,
-        "Plateau patience (epochs)",
-        "reduce on plateau after this many epochs without gain",
+        N_("Plateau patience (epochs)"),
+        N_("Reduce on plateau after this many epochs without gain."),
         low=0,
         high=50,
-        unit="epochs",
+        unit=N_("epochs"),
         group="training",
         when={"training.schedule": ("plateau",)},
     )
     plateau_factor: float = setting(
         0.5,
-        "Plateau factor",
-        "reduce on plateau: multiply the learning rate by this",
+        N_("Plateau factor"),
+        N_("Reduce on plateau: multiply the learning rate by this."),
         low=0.01,
         high=0.99,
         step=0.05,
@@ -479,8 +499,8 @@ class TrainingConfig:
     )
     batch_size: int = setting(
         32,
-        "Batch size",
-        "images per training step",
+        N_("Batch size"),
+        N_("Images per training step."),
         low=1,
         high=8192,
         options=BATCH_SIZES,
@@ -488,24 +508,30 @@ class TrainingConfig:
         group="training",
     )
     epochs: int = setting(
-        10, "Epochs", "passes over the training images", low=1, high=500, aliases=("--epochs",), group="training"
+        10,
+        N_("Epochs"),
+        N_("Passes over the training images."),
+        low=1,
+        high=500,
+        aliases=("--epochs",),
+        group="training",
     )
     label_smoothing: float = setting(
         0.0,
-        "Label smoothing",
-        "soften the one-hot targets by this much",
+        N_("Label smoothing"),
+        N_("Soften the one-hot targets by this much."),
         low=0.0,
         high=0.5,
         step=0.05,
         group="training",
     )
     early_stopping: bool = setting(
-        False, "Early stopping", "stop when the monitored value stops improving", group="training"
+        False, N_("Early stopping"), N_("Stop when the monitored value stops improving."), group="training"
     )
     monitor: str = setting(
         "val_loss",
-        "Monitor",
-        "the value early stopping and the best checkpoint watch",
+        N_("Monitor"),
+        N_("The value early stopping and the best checkpoint watch."),
         choices=MONITORS,
         widget="select",
         group="training",
@@ -513,27 +539,28 @@ class TrainingConfig:
     )
     patience: int = setting(
         3,
-        "Patience (epochs)",
-        "early stopping waits this many epochs without gain",
+        N_("Patience (epochs)"),
+        N_("Early stopping waits this many epochs without gain."),
         low=0,
         high=100,
-        unit="epochs",
+        unit=N_("epochs"),
         group="training",
         when={"training.early_stopping": (True,)},
     )
     restore_best: bool = setting(
         True,
-        "Restore the best weights",
-        "early stopping keeps the best epoch's weights",
+        N_("Restore the best weights"),
+        N_("Early stopping keeps the best epoch's weights."),
         group="training",
         when={"training.early_stopping": (True,)},
     )
 
     tensorboard: bool = setting(
         False,
-        "TensorBoard logs",
-        "also write TensorBoard logs (scalars per epoch, the graph) into the run folder's tensorboard/ "
-        "(tensorboard --logdir <workspace>)",
+        N_("TensorBoard logs"),
+        N_(
+            "Also write TensorBoard logs (scalars per epoch, the graph) into the run folder's tensorboard/ (tensorboard --logdir <workspace>)."  # noqa: E501
+        ),
         group="training",
     )
 
@@ -618,13 +645,13 @@ FIELDS: dict[str, FieldInfo] = collect(StudioConfig)
 
 def field_info(path: str) -> FieldInfo:
     """The field of a path; list items (``model.filters.2``) belong to their list's field."""
-    head, _, last = path.rpartition(".")
+    head, _dot, last = path.rpartition(".")
     return FIELDS[head] if last.isdigit() else FIELDS[path]
 
 
-def settings_table() -> str:
-    """The README's settings table, generated from FIELDS."""
-    return markdown_table(FIELDS)
+def settings_table(lang: str = "en") -> str:
+    """The README's settings table (README.zh-CN.md's in zh-CN), generated from FIELDS."""
+    return markdown_table(FIELDS, lang)
 
 
 def _check_section(section: Any, name: str) -> None:

@@ -1,6 +1,8 @@
 """Config field metadata: each field is declared once, with its default, range or choices, unit, label and help.
 
-A config dataclass declares a field as ``image_size: int = setting(0, "Image size", "…", low=8, high=512)``.
+A config dataclass declares a field as ``image_size: int = setting(0, N_("Image size"), N_("…"), low=8, high=512)``:
+the label, help, unit and item texts are message ids (marked with ``N_`` for the catalog), looked up in the
+reader's language where they are shown.
 From those declarations come the checks (:func:`check`), the page widgets (``ui.fields``), the CLI flags
 (``core.__main__``) and the README's settings table (:func:`markdown_table`), so they cannot drift apart.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import StudioError
+from core.i18n import _, using
 
 SPEC_KEY = "cnn_studio_spec"
 TRUE_WORDS = ("true", "yes", "on", "1")
@@ -74,21 +77,35 @@ class FieldInfo:
     def flag(self) -> str:
         return f"--{self.path}"
 
+    def label(self) -> str:
+        """The field's label in the current language."""
+        return _(self.spec.label)
+
+    def help(self) -> str:
+        """The field's help (one sentence) in the current language."""
+        return _(self.spec.help)
+
     def range_text(self) -> str:
-        """``8–512 pixels (0: the source's default)``, ``one of: a, b``, ``true or false``…"""
+        """``8–512 pixels (0: the source's default)``, ``one of: a, b``, ``true or false``… in the current language."""
         spec = self.spec
         if spec.choices:
-            return "one of: " + ", ".join(str(c) for c in spec.choices)
+            return _("one of: {choices}").format(choices=", ".join(str(c) for c in spec.choices))
         if self.kind is bool:
-            return "true or false"
+            return _("true or false")
         if spec.low is None and spec.high is None:
-            return "text"
+            return _("text")
         low, high = number_text(spec.low), number_text(spec.high)
-        text = f"above {low}, at most {high}" if spec.low_open else f"{low}–{high}"
-        text += f" {spec.unit}" if spec.unit else ""
+        unit = _(spec.unit) if spec.unit else ""
+        if spec.low_open:
+            text = _("above {low}, at most {high} {unit}").format(low=low, high=high, unit=unit)
+        else:
+            text = _("{low}–{high} {unit}").format(low=low, high=high, unit=unit)
+        text = text.strip()
         if self.kind is list:
-            text = f"{len(self.default)} numbers, each {text}"
-        return text + (f" (0: {spec.zero})" if spec.zero else "")
+            text = _("{count} numbers, each {range}").format(count=len(self.default), range=text)
+        if spec.zero:
+            text = _("{range} (0: {zero})").format(range=text, zero=_(spec.zero))
+        return text
 
     def value_text(self, value: Any) -> str:
         """A value as the command line writes it (what :func:`parse_text` reads back)."""
@@ -126,15 +143,19 @@ def check(info: FieldInfo, value: Any) -> None:
     if spec.choices:
         if value not in spec.choices:
             shown = f"'{value}'" if isinstance(value, str) else str(value)
-            raise StudioError(f"{info.path} is {shown}: choose one of {', '.join(str(c) for c in spec.choices)}.")
+            choices = ", ".join(str(c) for c in spec.choices)
+            raise StudioError(
+                _("{field} is {value}: choose one of {choices}.").format(field=info.path, value=shown, choices=choices)
+            )
         return
     if spec.low is None or info.kind in (bool, str):
         return
     if info.kind is list:
         if len(value) != len(info.default):
             raise StudioError(
-                f"{info.path} needs {len(info.default)} numbers (unused ones are kept for the sliders); "
-                f"got {len(value)}."
+                _("{field} needs {count} numbers (unused ones are kept for the sliders); got {given}.").format(
+                    field=info.path, count=len(info.default), given=len(value)
+                )
             )
         for i, item in enumerate(value):
             _check_number(f"{info.path}.{i}", item, info)
@@ -148,12 +169,19 @@ def _check_number(where: str, value: float, info: FieldInfo) -> None:
         return
     below = value <= spec.low if spec.low_open else value < spec.low
     if below or value > spec.high:
-        what = "a whole number" if (info.item_kind or info.kind) is int else "a value"
+        whole = (info.item_kind or info.kind) is int
         low, high = number_text(spec.low), number_text(spec.high)
-        span = f"above {low} and at most {high}" if spec.low_open else f"from {low} to {high}"
-        unit = f" {spec.unit}" if spec.unit else ""
-        zero = f", or 0 for {spec.zero}" if spec.zero else ""
-        raise StudioError(f"{where} is {value}: pick {what} {span}{unit}{zero}.")
+        if spec.zero:
+            message = _("{field} is {value}: pick a whole number from {low} to {high} {unit}, or 0 for {zero}.")
+        elif spec.low_open:
+            message = _("{field} is {value}: pick a value above {low} and at most {high} {unit}.")
+        elif whole:
+            message = _("{field} is {value}: pick a whole number from {low} to {high} {unit}.")
+        else:
+            message = _("{field} is {value}: pick a value from {low} to {high} {unit}.")
+        unit = _(spec.unit) if spec.unit else ""
+        text = message.format(field=where, value=value, low=low, high=high, unit=unit, zero=_(spec.zero))
+        raise StudioError(" ".join(text.split()).replace(" .", ".").replace(" ,", ","))
 
 
 def parse_text(info: FieldInfo, text: str, current: Any, flag: str | None = None) -> Any:
@@ -165,7 +193,9 @@ def parse_text(info: FieldInfo, text: str, current: Any, flag: str | None = None
         parts = [p for p in text.split(",") if p.strip()]
         if not parts or len(parts) > len(info.default):
             raise StudioError(
-                f"{flag} '{text}': give 1 to {len(info.default)} comma-separated numbers, e.g. {info.default_text()}."
+                _("{flag} '{text}': give 1 to {count} comma-separated numbers, e.g. {example}.").format(
+                    flag=flag, text=text, count=len(info.default), example=info.default_text()
+                )
             )
         values = [_parse_scalar(info.item_kind, p, flag, info) for p in parts]
         return values + list(current)[len(values) :]
@@ -179,7 +209,7 @@ def _parse_scalar(kind: type, text: str, flag: str, info: FieldInfo) -> Any:
             return True
         if text.lower() in FALSE_WORDS:
             return False
-        raise StudioError(f"{flag} '{text}' is not true or false: write true or false.")
+        raise StudioError(_("{flag} '{text}' is not true or false: write true or false.").format(flag=flag, text=text))
     if kind is str:
         return text
     try:
@@ -187,8 +217,11 @@ def _parse_scalar(kind: type, text: str, flag: str, info: FieldInfo) -> Any:
             return int(text)
         return float(text)
     except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise StudioError(f"{flag} '{text}' is not {what}: give e.g. {info.default_text()}.") from None
+        if kind is int:
+            message = _("{flag} '{text}' is not a whole number: give e.g. {example}.")
+        else:
+            message = _("{flag} '{text}' is not a number: give e.g. {example}.")
+        raise StudioError(message.format(flag=flag, text=text, example=info.default_text())) from None
 
 
 def number_text(value: float) -> str:
@@ -196,13 +229,14 @@ def number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def markdown_table(fields: Mapping[str, FieldInfo]) -> str:
-    """The README's settings table: one row per field, all from the declarations."""
-    rows = [
-        "| field | what it is | default | allowed |",
-        "| --- | --- | --- | --- |",
-    ]
-    for info in fields.values():
-        what = f"{info.spec.label}: {info.spec.help}".replace("|", "\\|")
-        rows.append(f"| `{info.path}` | {what} | `{info.default_text()}` | {info.range_text()} |")
+def markdown_table(fields: Mapping[str, FieldInfo], lang: str = "en") -> str:
+    """The README's settings table in a language: one row per field, all from the declarations."""
+    with using(lang):
+        rows = [
+            "| {} | {} | {} | {} |".format(_("field"), _("what it is"), _("default"), _("allowed")),
+            "| --- | --- | --- | --- |",
+        ]
+        for info in fields.values():
+            what = _("{label}: {help}").format(label=info.label(), help=info.help()).replace("|", "\\|")
+            rows.append(f"| `{info.path}` | {what} | `{info.default_text()}` | {info.range_text()} |")
     return "\n".join(rows)

@@ -27,6 +27,7 @@ from core.config import StudioConfig
 from core.devices import configure_devices
 from core.errors import StudioError
 from core.failures import logged_cause, write_error_log
+from core.i18n import language, using
 from core.live import MetricsStore
 from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
 from core.status import STATUS_FILE, Phase, Progress, RunState, read_progress, update_status
@@ -93,22 +94,24 @@ def _train_in_child(
     config_json: str, workspace: str, run_dir: str, uploads: dict | None, options: dict | None, events, stop
 ) -> None:
     parent = _stop_with_parent(Path(run_dir))
-    try:
-        configure_devices()  # CNN_STUDIO_CPU_DEVICES, before TensorFlow starts in this process
-        config = StudioConfig.from_json(config_json)
-        result = train_run(
-            config,
-            Path(workspace),
-            run_dir=Path(run_dir),
-            uploads=uploads,
-            store=_QueueStore(events),
-            stop_event=stop,
-            parent_pid=parent,
-            **(options or {}),  # resume=True, or init_from=<a model file> (core.resume)
-        )
-    except Exception as err:  # outside train_run's own handling: keep the traceback for the parent's message
-        write_error_log(Path(run_dir), err)
-        raise
+    options = dict(options or {})
+    with using(options.pop("lang", None)):  # the run's messages speak the language of who started it
+        try:
+            configure_devices()  # CNN_STUDIO_CPU_DEVICES, before TensorFlow starts in this process
+            config = StudioConfig.from_json(config_json)
+            result = train_run(
+                config,
+                Path(workspace),
+                run_dir=Path(run_dir),
+                uploads=uploads,
+                store=_QueueStore(events),
+                stop_event=stop,
+                parent_pid=parent,
+                **options,  # resume=True, or init_from=<a model file> (core.resume)
+            )
+        except Exception as err:  # outside train_run's own handling: keep the traceback for the parent's message
+            write_error_log(Path(run_dir), err)
+            raise
     events.put(("result", result.to_dict()))
 
 
@@ -193,6 +196,7 @@ class Job:
     process: object = None  # the child process while it runs
     owner: str | None = None  # who started it (None when roles are off)
     options: dict = field(default_factory=dict)  # train_run's resume / init_from
+    lang: str = field(default_factory=language)  # the language of who started it: the run's messages speak it
 
     @property
     def run_id(self) -> str:
@@ -301,7 +305,8 @@ class JobManager:
     def _run_child(self, job: Job) -> TrainResult:
         started = time.time()
         job.store.set_progress(phase=Phase.STARTING_PROCESS)
-        job_args = (job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, job.options)
+        options = {**job.options, "lang": job.lang}
+        job_args = (job.config.to_json(), str(self.workspace), str(job.run_dir), job.uploads, options)
         spare = self._take_spare()
         if spare is not None and spare.take(job_args):
             process, events = spare.process, spare.events

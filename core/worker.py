@@ -60,6 +60,7 @@ from multiprocessing import connection, get_context
 from typing import Any
 
 from core.errors import StudioError
+from core.i18n import language, using
 
 REQUEST_MEMORY_MB = 2048  # the data a request's child may map (RLIMIT_DATA); TensorFlow itself takes ~0.6 GB
 REQUEST_SECONDS = 300  # wall-clock limit of one request, child start-up (~5-10 s to import TensorFlow) included
@@ -192,14 +193,15 @@ def _answer(payload: bytes, progress: Callable[[str], None] | None = None) -> tu
     """Unpickle and run one request; its answer as (kind, value), every failure classified for the parent.
     A function named "module:function" is imported here; :class:`Progress` arguments become ``progress``."""
     try:
-        function, args, kwargs = pickle.loads(payload)
+        function, args, kwargs, lang = pickle.loads(payload)
         del payload
         if isinstance(function, str):  # "module:function": the caller need not import the module
             module, name = function.split(":")
             function = getattr(importlib.import_module(module), name)
         args = tuple(progress if isinstance(a, Progress) else a for a in args)
         kwargs = {k: progress if isinstance(v, Progress) else v for k, v in kwargs.items()}
-        return "ok", function(*args, **kwargs)
+        with using(lang):  # the messages of the request speak its caller's language
+            return "ok", function(*args, **kwargs)
     except StudioError as err:
         return "studio", str(err)
     except BaseException as err:  # noqa: BLE001  every failure is reported, classified, to the parent
@@ -250,7 +252,7 @@ def run_in_worker(
     in the child; the parent (the server) carries on."""
     limit_mb = int(memory_mb) if memory_mb is not None else request_memory_mb()
     seconds = float(timeout) if timeout is not None else request_seconds()
-    payload = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+    payload = pickle.dumps((function, args, kwargs, language()), protocol=pickle.HIGHEST_PROTOCOL)
     deadline = time.monotonic() + seconds
     slots = _worker_slots()
     if not slots.acquire(timeout=seconds):
@@ -498,7 +500,7 @@ class WarmPool:
         its module (the web process never imports ``core.served``, which imports TensorFlow). A
         :class:`Progress` argument reaches ``on_progress`` as the function reports."""
         seconds = float(timeout) if timeout is not None else request_seconds()
-        payload = pickle.dumps((function, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((function, args, kwargs, language()), protocol=pickle.HIGHEST_PROTOCOL)
         if not self._free.acquire(timeout=seconds):
             raise StudioError(f"{request} could not start: the server's workers stayed busy for {seconds:.0f} s.")
         try:

@@ -16,6 +16,7 @@ import streamlit as st
 from core.config import FIELDS, StudioConfig, field_info, field_paths, get_field, set_field
 from core.errors import StudioError
 from core.fields import FieldInfo, number_text, shown
+from core.i18n import LANG_PARAM, _, language
 from core.links import RUN_PARAM, config_from_link, link_params
 
 CONFIG_KEY = "studio_config"
@@ -49,6 +50,7 @@ def sync_link() -> None:
     for problem in st.session_state.pop(LINK_PROBLEMS_KEY, None) or []:
         st.toast(problem)
     wanted = link_params(cfg, st.session_state.get("selected_run"))
+    wanted[LANG_PARAM] = language()  # a shared link opens in the sender's language
     if st.query_params.to_dict() != wanted:  # only a change goes to the browser
         st.query_params.from_dict(wanted)
 
@@ -130,17 +132,17 @@ def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
     # when it comes back the browser starts from the default, which otherwise is the slider's minimum.
     current = st.session_state[path] if path in st.session_state else get_field(config(), path)
     if label is None:
-        label = spec.item.format(i=int(path.rsplit(".", 1)[1]) + 1) if path != info.path else spec.label
-    help_text = spec.help[0].upper() + spec.help[1:] + "."
+        label = _(spec.item).format(i=int(path.rsplit(".", 1)[1]) + 1) if path != info.path else info.label()
+    help_text = info.help()
     if spec.low is not None and not spec.choices:
-        help_text += f" Allowed: {info.range_text()}."
+        help_text = _("{help} Allowed: {range}.").format(help=help_text, range=info.range_text())
     kwargs.setdefault("help", help_text)
     value_type = info.item_kind or info.kind
     if spec.choices and kind != "select_slider":
         kwargs["options"] = list(kwargs.get("options") or spec.choices)  # a page may offer fewer (roles)
         kwargs["index"] = kwargs["options"].index(current) if current in kwargs["options"] else 0
         if spec.names:
-            kwargs.setdefault("format_func", lambda v: spec.names.get(v, str(v)))
+            kwargs.setdefault("format_func", lambda v: _(spec.names[v]) if v in spec.names else str(v))
     else:
         kwargs["value"] = current
     if kind == "select_slider":
