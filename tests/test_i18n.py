@@ -46,7 +46,9 @@ def catalog():
 
 def test_every_message_in_the_code_has_a_chinese_translation(template, catalog):
     missing = sorted(m for m in template if m not in catalog or not _text(catalog[m]).strip())
-    assert not missing, f"{len(missing)} messages lack a zh-CN translation (tools/i18n.py update, then fill): {missing[:20]}"
+    assert not missing, (
+        f"{len(missing)} messages lack a zh-CN translation (tools/i18n.py update, then fill): {missing[:20]}"
+    )
     fuzzy = sorted(m for m in template if m in catalog and catalog[m].fuzzy)
     assert not fuzzy, f"fuzzy (unchecked) translations: {fuzzy[:20]}"
 
