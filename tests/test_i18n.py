@@ -102,6 +102,7 @@ def _binds_underscore(tree: ast.AST) -> list[int]:
         if isinstance(c, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
         for gen in c.generators
         for n in ast.walk(gen.target)
+        if hasattr(n, "lineno")
     }
     return [line for line in found if line not in comprehension_lines]
 

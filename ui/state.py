@@ -16,7 +16,7 @@ import streamlit as st
 from core.config import FIELDS, StudioConfig, field_info, field_paths, get_field, set_field
 from core.errors import StudioError
 from core.fields import FieldInfo, number_text, shown
-from core.i18n import LANG_PARAM, _, language
+from core.i18n import LANG_PARAM, _, language, translations
 from core.links import RUN_PARAM, config_from_link, link_params
 
 CONFIG_KEY = "studio_config"
@@ -142,7 +142,9 @@ def field_widget(path: str, label: str | None = None, **kwargs: Any) -> Any:
         kwargs["options"] = list(kwargs.get("options") or spec.choices)  # a page may offer fewer (roles)
         kwargs["index"] = kwargs["options"].index(current) if current in kwargs["options"] else 0
         if spec.names:
-            kwargs.setdefault("format_func", lambda v: _(spec.names[v]) if v in spec.names else str(v))
+            # The language now, not when called: a test's AppTest formats options outside the session's run.
+            words = translations(language())
+            kwargs.setdefault("format_func", lambda v: words.gettext(spec.names[v]) if v in spec.names else str(v))
     else:
         kwargs["value"] = current
     if kind == "select_slider":
