@@ -12,12 +12,13 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import StudioError
 from core.fields import FieldInfo, check, collect, markdown_table, setting
-from core.i18n import N_, _
+from core.i18n import N_, _, number, percent
 from core.presets import COMPACT, MAX_BLOCKS, MAX_DENSE, PRESETS
 
 BUILTIN_SOURCES = ("builtin:shapes", "builtin:digits")
@@ -43,7 +44,18 @@ def source_title(source: str) -> str:
 
 
 COLOR_MODES = ("auto", "rgb", "grayscale")
+COLOR_MODE_NAMES = {
+    "auto": N_("auto (as the source)"),
+    "rgb": N_("RGB (3 channels)"),
+    "grayscale": N_("grayscale (1 channel)"),
+}
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+FLIP_NAMES = {
+    "none": N_("no flip"),
+    "horizontal": N_("horizontal (left–right)"),
+    "vertical": N_("vertical (upside down)"),
+    "horizontal_and_vertical": N_("horizontal and vertical"),
+}
 MIN_IMAGE_SIZE = 8
 MAX_IMAGE_SIZE = 512
 MIN_TRAIN_SHARE = 0.1  # validation + test may not leave less than this for training
@@ -79,6 +91,7 @@ class DataConfig:
         N_("Colour"),
         N_("Auto keeps grayscale sources at one channel and colour sources at three."),
         choices=COLOR_MODES,
+        names=COLOR_MODE_NAMES,
         widget="radio",
     )
     shapes_count: int = setting(
@@ -120,11 +133,15 @@ class DataConfig:
         _check_section(self, "data")
         if self.val_split + self.test_split >= 1 - MIN_TRAIN_SHARE:
             raise StudioError(
-                f"data.val_split {self.val_split} + data.test_split {self.test_split} leave under "
-                f"{MIN_TRAIN_SHARE:.0%} of the images for training: lower one of them."
+                _(
+                    "data.val_split {val} + data.test_split {test} leave under {share} of the images for training: "
+                    "lower one of them."
+                ).format(val=self.val_split, test=self.test_split, share=percent(MIN_TRAIN_SHARE, 0))
             )
         if self.source in ("zip", "folder") and not self.path:
-            raise StudioError(f"data.path is empty: the '{self.source}' source needs a {self.source} path.")
+            raise StudioError(
+                _("data.path is empty: the '{source}' source needs a {source} path.").format(source=self.source)
+            )
 
 
 @dataclass
@@ -132,7 +149,13 @@ class AugmentConfig:
     """Random augmentation applied to training batches only (never at inference)."""
 
     flip: str = setting(
-        "none", N_("Flip"), N_("Random mirror images."), choices=FLIP_MODES, widget="select", group="augment"
+        "none",
+        N_("Flip"),
+        N_("Random mirror images."),
+        choices=FLIP_MODES,
+        names=FLIP_NAMES,
+        widget="select",
+        group="augment",
     )
     rotation: float = setting(
         0.0,
@@ -175,12 +198,22 @@ class AugmentConfig:
 
 
 ARCHITECTURES = ("compact", "cnn", "resnet", "mobilenetv2")
+ARCHITECTURE_NAMES = {
+    "compact": N_("compact — the studio's CNN"),
+    "cnn": N_("cnn — plain CNN"),
+    "resnet": N_("resnet — residual network"),
+    "mobilenetv2": N_("mobilenetv2 — MobileNetV2 base"),
+}
 PADDINGS = ("valid", "same")
 POOLINGS = ("max", "average", "none")
 HEADS = ("flatten", "global_average")
 ACTIVATIONS = ("relu", "elu", "gelu", "swish", "tanh", "leaky_relu")
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal")
 OUTPUTS = ("softmax", "logits")
+PADDING_NAMES = {"valid": N_("valid (no padding)"), "same": N_("same (zero padding)")}
+POOLING_NAMES = {"max": N_("max pooling"), "average": N_("average pooling"), "none": N_("no pooling")}
+HEAD_NAMES = {"flatten": N_("flatten to a vector"), "global_average": N_("global average pooling")}
+OUTPUT_NAMES = {"softmax": N_("softmax (probabilities)"), "logits": N_("logits (raw scores)")}
 NORMALIZATIONS = ("unit", "symmetric", "standardize")
 NORMALIZATION_NAMES = {
     "unit": N_("to [0, 1]"),
@@ -190,10 +223,29 @@ NORMALIZATION_NAMES = {
 MOBILENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 PRESET_CHOICES = (*PRESETS, "custom")
 DEFAULT_PRESET = COMPACT  # what a new project and the command line start from
-PRESET_NAMES = {**{k: f"{k} — {p.title}" for k, p in PRESETS.items()}, "custom": "custom — your own CNN"}
+
+
+class _PresetNames(Mapping):
+    """A preset's name as the Model page lists it: its id and its title, the title in the reader's language
+    (looked up when shown, as the field table's names are)."""
+
+    def __getitem__(self, key: str) -> str:
+        if key == "custom":
+            return _("custom — your own CNN")
+        return f"{key} — {_(PRESETS[key].title)}"  # the id, then the title (presets.py marks it)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(PRESET_CHOICES)
+
+    def __len__(self) -> int:
+        return len(PRESET_CHOICES)
+
+
+PRESET_NAMES = _PresetNames()
 REGULARIZATION_STEPS = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
+MONITOR_NAMES = {"val_loss": N_("val_loss (validation loss)"), "val_accuracy": N_("val_accuracy (validation accuracy)")}
 SCHEDULE_NAMES = {
     "constant": N_("constant"),
     "step": N_("step decay"),
@@ -232,6 +284,7 @@ class ModelConfig:
             "The studio's compact CNN (its depth follows the image size), plain CNN, residual network or a MobileNetV2 base."  # noqa: E501
         ),
         choices=ARCHITECTURES,
+        names=ARCHITECTURE_NAMES,
         widget="select",
     )
     conv_blocks: int = setting(
@@ -280,6 +333,7 @@ class ModelConfig:
         N_("Padding"),
         N_("Valid shrinks each feature map, same keeps its size."),
         choices=PADDINGS,
+        names=PADDING_NAMES,
         group="blocks",
         when={"model.architecture": ("cnn",)},
     )
@@ -288,6 +342,7 @@ class ModelConfig:
         N_("Pooling"),
         N_("2×2 pooling after each block."),
         choices=POOLINGS,
+        names=POOLING_NAMES,
         group="blocks",
         when={"model.architecture": ("cnn",)},
     )
@@ -318,6 +373,7 @@ class ModelConfig:
         N_("Feature maps to vector"),
         N_("How the last feature maps become a vector."),
         choices=HEADS,
+        names=HEAD_NAMES,
         group="head",
     )
     flatten_dropout: float = setting(
@@ -345,6 +401,7 @@ class ModelConfig:
         N_("Output"),
         N_("The loss follows: sparse categorical cross-entropy on probabilities or on logits."),
         choices=OUTPUTS,
+        names=OUTPUT_NAMES,
         group="head",
     )
     activation: str = setting(
@@ -404,10 +461,18 @@ class ModelConfig:
         _check_section(self, "model")
         for i, n in enumerate(self.filters[: self.conv_blocks]):
             if n < 1:
-                raise StudioError(f"Block {i + 1} has {n} filters (model.filters.{i}): give it at least 1 filter.")
+                raise StudioError(
+                    _("Block {block} has {count} filters (model.filters.{index}): give it at least 1 filter.").format(
+                        block=i + 1, count=n, index=i
+                    )
+                )
         for i, n in enumerate(self.dense_units[: self.dense_layers]):
             if n < 1:
-                raise StudioError(f"Dense layer {i + 1} has {n} units (model.dense_units.{i}): give it at least 1.")
+                raise StudioError(
+                    _("Dense layer {layer} has {count} units (model.dense_units.{index}): give it at least 1.").format(
+                        layer=i + 1, count=n, index=i
+                    )
+                )
 
 
 @dataclass
@@ -533,6 +598,7 @@ class TrainingConfig:
         N_("Monitor"),
         N_("The value early stopping and the best checkpoint watch."),
         choices=MONITORS,
+        names=MONITOR_NAMES,
         widget="select",
         group="training",
         when={"training.early_stopping": (True,)},
@@ -593,35 +659,43 @@ class StudioConfig:
         depth = _depth(data, MAX_CONFIG_DEPTH)
         if depth > MAX_CONFIG_DEPTH:
             raise StudioError(
-                f"The config is nested more than {MAX_CONFIG_DEPTH} levels deep; a CNN Studio config has 3 "
-                "(sections, fields, lists). Download a config from the app to see the format."
+                _(
+                    "The config is nested more than {limit} levels deep; a CNN Studio config has 3 (sections, fields, "
+                    "lists). Download a config from the app to see the format."
+                ).format(limit=MAX_CONFIG_DEPTH)
             )
         try:
             return _build(cls, data, "config").validate()
         except RecursionError:
             raise StudioError(
-                "The config is nested too deeply to read. Download a config from the app to see the format."
+                _("The config is nested too deeply to read. Download a config from the app to see the format.")
             ) from None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> StudioConfig:
         if len(text) > MAX_CONFIG_BYTES:
             raise StudioError(
-                f"The config file has {len(text):,} bytes, over the limit of {MAX_CONFIG_BYTES:,}; a config "
-                "downloaded from the app has a few thousand. Download a config from the app to see the format."
+                _(
+                    "The config file has {size} bytes, over the limit of {limit}; a config downloaded from the app "
+                    "has a few thousand. Download a config from the app to see the format."
+                ).format(size=number(len(text)), limit=number(MAX_CONFIG_BYTES))
             )
         try:
             data = json.loads(text)
         except RecursionError:
             raise StudioError(
-                "The config file is nested too deeply to read (JSON arrays or objects inside each other thousands "
-                "of times). Download a config from the app to see the format."
+                _(
+                    "The config file is nested too deeply to read (JSON arrays or objects inside each other thousands "
+                    "of times). Download a config from the app to see the format."
+                )
             ) from None
         except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError, and numbers too long to convert
             plain = isinstance(err, (json.JSONDecodeError, UnicodeDecodeError))
-            reason = " ".join(str(err).split())[:200] if plain else "a number with too many digits"
+            reason = " ".join(str(err).split())[:200] if plain else _("a number with too many digits")
             raise StudioError(
-                f"The config file is not valid JSON ({reason}). Download a config from the app to see the format."
+                _(
+                    "The config file is not valid JSON ({reason}). Download a config from the app to see the format."
+                ).format(reason=reason)
             ) from None
         return cls.from_dict(data)
 
@@ -695,12 +769,16 @@ def field_paths(config: StudioConfig) -> list[str]:
 
 def _build(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
-        raise StudioError(f"{path} must be a JSON object, not {type(data).__name__}.")
+        raise StudioError(_("{path} must be a JSON object, not {kind}.").format(path=path, kind=type(data).__name__))
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise StudioError(f"Unknown config field '{path}.{unknown[0]}'. Fields of {path}: {', '.join(sorted(known))}.")
+        raise StudioError(
+            _("Unknown config field '{path}.{name}'. Fields of {path}: {fields}.").format(
+                path=path, name=unknown[0], fields=", ".join(sorted(known))
+            )
+        )
     kwargs = {}
     for name in known & set(data):
         hint = hints[name]
@@ -720,16 +798,18 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
                 return _coerce(option, value, path)
             except StudioError:
                 continue
-        raise StudioError(f"{path} has the value {value!r}, which is not a {hint}.")
+        raise StudioError(
+            _("{path} has the value {value}, which is not a {kind}.").format(path=path, value=repr(value), kind=hint)
+        )
     if origin is list:
         if not isinstance(value, list):
-            raise StudioError(f"{path} must be a list, not {value!r}.")
+            raise StudioError(_("{path} must be a list, not {value}.").format(path=path, value=repr(value)))
         (item,) = typing.get_args(hint)
         return [_coerce(item, v, f"{path}.{i}") for i, v in enumerate(value)]
     if hint is type(None):
         if value is None:
             return None
-        raise StudioError(f"{path} must be null, not {value!r}.")
+        raise StudioError(_("{path} must be null, not {value}.").format(path=path, value=repr(value)))
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -746,13 +826,19 @@ def _coerce(hint: Any, value: Any, path: str) -> Any:
             return value
     else:
         return value
-    raise StudioError(f"{path} must be a {hint.__name__}, not {value!r}.")
+    raise StudioError(
+        _("{path} must be a {kind}, not {value}.").format(path=path, kind=hint.__name__, value=repr(value))
+    )
 
 
 def apply_preset(preset_id: str, base: ModelConfig | None = None) -> ModelConfig:
     """A ModelConfig with the preset's values; settings a preset does not fix come from ``base`` or defaults."""
     if preset_id not in PRESETS:
-        raise StudioError(f"Unknown preset '{preset_id}': choose one of {', '.join(PRESETS)}.")
+        raise StudioError(
+            _("Unknown preset '{preset}': choose one of {presets}.").format(
+                preset=preset_id, presets=", ".join(PRESETS)
+            )
+        )
     fresh = dataclasses.replace(
         ModelConfig(),
         **{k: v for k, v in vars(base or ModelConfig()).items() if k in ("activation", "l1", "l2", "normalization")},
