@@ -21,6 +21,7 @@ from core.errors import StudioError
 from core.evaluation import check_model_fits, load_run_model, load_test_data, probabilities, run_config
 from core.files import MB, DiskFull, atomic_write_bytes, atomic_write_json, disk_full_guard, is_disk_full, read_json
 from core.formats import FORMATS, REGISTRY, ExportContext, ExportResult, metadata, usage_readme
+from core.i18n import _, language, ngettext, percent
 from core.runs import RunInfo
 
 EXPORT_DIR = "exports"
@@ -32,7 +33,9 @@ MAX_COMPARE_IMAGES = 2000
 # every .tflite, ONNX and MediaPipe files, the web demo's camera and Pillow-exact resize, top-1 agreement (#14).
 # 4: .h5 and .weights.h5, the SavedModel in TensorFlow Serving's layout with a named output (#17).
 # 5: the web demo runs camera.js, the camera script the Live page shares (pause, full screen, moving bars) (#15).
-EXPORTER_VERSION = 5
+# 6: the web demo's words come in a JSON block in the language it is made in, <html lang> set (#21); a web
+# demo made in another language is made again (only it: the manifest records its language).
+EXPORTER_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def read_manifest(run: RunInfo) -> dict[str, ExportResult]:
 
 def _checked_result(result: ExportResult) -> ExportResult:
     """An ExportResult read from JSON, refused unless each field has its type."""
-    texts = (result.path, result.error)
+    texts = (result.path, result.error, result.language)
     numbers = (
         result.size_bytes,
         result.test_accuracy,
@@ -111,7 +114,11 @@ def export_run(
     formats = list(formats)
     unknown = [f for f in formats if f not in REGISTRY]
     if unknown:
-        raise StudioError(f"Unknown export format '{unknown[0]}': choose from {', '.join(FORMATS)}.")
+        raise StudioError(
+            _("Unknown export format '{format}': choose from {choices}.").format(
+                format=unknown[0], choices=", ".join(FORMATS)
+            )
+        )
     out = run.path / EXPORT_DIR
     stamp = model_stamp(run)
     size = max(run.model_path().stat().st_size, MB)  # about what one format's file takes
@@ -142,9 +149,10 @@ def _export_formats(run, out, stamp, done, formats, compare, progress, model, im
     for fmt in formats:
         previous = done.get(fmt)
         if previous and not previous.error and previous.path and (run.path / previous.path).exists():
-            continue
+            if not REGISTRY[fmt].localized or previous.language == language():
+                continue  # the same file again (a web demo: in the language asked for)
         if progress:
-            progress(f"Exporting {REGISTRY[fmt].label}…")
+            progress(_("Exporting {format}…").format(format=_(REGISTRY[fmt].label)))
         start = time.perf_counter()
         try:
             result = _export_one(ctx, fmt, compare)
@@ -153,10 +161,12 @@ def _export_formats(run, out, stamp, done, formats, compare, progress, model, im
         except Exception as err:  # one format failing must leave the others; a full disk stops them all
             if is_disk_full(err):
                 raise DiskFull(str(err), 0) from None  # named with the workspace and the size by the guard
-            message = str(err).strip().splitlines()[-1][:400] if str(err).strip() else "no message"
+            message = str(err).strip().splitlines()[-1][:400] if str(err).strip() else _("no message")
             result = ExportResult(fmt, error=f"{type(err).__name__}: {message}")
             _remove_partial_files(ctx.out)
         result.seconds = time.perf_counter() - start
+        if REGISTRY[fmt].localized:
+            result.language = language()
         done[fmt] = result
         atomic_write_json(out / MANIFEST, {"model": stamp, "formats": {k: v.to_dict() for k, v in done.items()}})
 
@@ -189,24 +199,36 @@ def fidelity_checks(results: dict[str, ExportResult]) -> list[Check]:
         result = results.get(fmt)
         if result is None or result.error:
             continue
+        label, name = _(entry.label), _(entry.name)
         if entry.tolerance is not None and result.max_abs_diff is not None:
             passed = result.max_abs_diff <= entry.tolerance
-            label = f"{entry.label} matches Keras to {entry.tolerance:g}"
-            checks.append(Check(label, passed, f"max difference {result.max_abs_diff:.1e}"))
+            check = _("{format} matches Keras to {tolerance}").format(format=label, tolerance=f"{entry.tolerance:g}")
+            detail = _("max difference {value}").format(value=f"{result.max_abs_diff:.1e}")
+            checks.append(Check(check, passed, detail))
         if entry.min_agreement is not None and result.agreement is not None:
-            label = f"{entry.name} gives Keras's top-1 class on at least {entry.min_agreement:.0%} of test images"
-            checks.append(Check(label, result.agreement >= entry.min_agreement, f"{result.agreement:.2%}"))
+            check = _("{format} gives Keras's top-1 class on at least {share} of test images").format(
+                format=name, share=percent(entry.min_agreement, 0)
+            )
+            checks.append(Check(check, result.agreement >= entry.min_agreement, percent(result.agreement, 2)))
         if entry.max_accuracy_loss is not None and None not in (result.test_accuracy, keras and keras.test_accuracy):
             loss = keras.test_accuracy - result.test_accuracy
-            label = f"{entry.name} loses at most {100 * entry.max_accuracy_loss:g} point of test accuracy"
-            checks.append(Check(label, loss <= entry.max_accuracy_loss, f"{100 * loss:+.2f} points"))
+            points = 100 * entry.max_accuracy_loss
+            check = ngettext(
+                "{format} loses at most {points} point of test accuracy",
+                "{format} loses at most {points} points of test accuracy",
+                1 if points == 1 else 2,
+            ).format(format=name, points=f"{points:g}")
+            detail = _("{points} points").format(points=f"{100 * loss:+.2f}")
+            checks.append(Check(check, loss <= entry.max_accuracy_loss, detail))
         if entry.max_size_share is not None:
             other_id, share_max = entry.max_size_share
             other = results.get(other_id)
             if other and other.size_bytes and result.size_bytes:
                 share = result.size_bytes / other.size_bytes
-                label = f"{entry.name} file at most {share_max:.0%} of {REGISTRY[other_id].name}"
-                checks.append(Check(label, share <= share_max, f"{share:.0%}"))
+                check = _("{format} file at most {share} of {other}").format(
+                    format=name, share=percent(share_max, 0), other=_(REGISTRY[other_id].name)
+                )
+                checks.append(Check(check, share <= share_max, percent(share, 0)))
     return checks
 
 
@@ -223,7 +245,7 @@ def comparison_rows(results: dict[str, ExportResult]) -> list[dict]:
             delta = round(100 * (result.test_accuracy - keras.test_accuracy), 2)
         rows.append(
             {
-                "format": entry.label,
+                "format": _(entry.label),
                 "file": result.path.split("/")[-1] if result.path else "—",
                 "size (KB)": round(result.size_bytes / 1024, 1) if result.size_bytes else None,
                 "test accuracy": result.test_accuracy,
@@ -232,7 +254,7 @@ def comparison_rows(results: dict[str, ExportResult]) -> list[dict]:
                 "top-1 = Keras": result.agreement,
                 "latency (ms/image)": result.latency_ms,
                 "images compared": result.compared_images,
-                "runtime": entry.runtime or "—",
+                "runtime": _(entry.runtime) if entry.runtime else "—",
                 "status": f"failed: {result.error}" if result.error else "ok",
             }
         )

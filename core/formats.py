@@ -8,7 +8,9 @@ Adding a format is one converter function (and, if it runs somewhere, one runner
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -23,6 +25,7 @@ from core.errors import StudioError
 from core.evaluation import run_config
 from core.files import atomic_write_bytes
 from core.htmlsafe import script_json
+from core.i18n import LANGUAGES, N_, _, language
 from core.images import RESIZE_METHOD
 from core.metrics import softmax
 from core.runs import CALIBRATION_FILE, RunInfo
@@ -59,6 +62,7 @@ class ExportResult:
     error: str | None = None
     seconds: float | None = None
     agreement: float | None = None  # share of compared images whose top-1 class is Keras's
+    language: str | None = None  # the language its words were written in (a format with words people read)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +97,7 @@ class ExportContext:
 class Snippet:
     """How to use a format, as a tab of code; ``code`` gets the export's metadata.json content."""
 
-    title: str
+    title: str  # a message id (N_): shown with _()
     language: str
     code: Callable[[dict], str]
 
@@ -101,7 +105,7 @@ class Snippet:
 @dataclass(frozen=True)
 class ExportFormat:
     id: str
-    label: str
+    label: str  # for people: a message id (N_) where it has words, shown with _()
     file: str  # written into RUN/exports/ and offered for download
     convert: Callable[[ExportContext, Path], None]  # writes ``file``
     # Runs the written file on the compared images: (raw outputs, ms per image or None). None: not run.
@@ -114,6 +118,7 @@ class ExportFormat:
     gives_probabilities: bool = False  # ``run`` returns probabilities whatever the model outputs
     snippets: tuple[Snippet, ...] = ()
     short: str = ""  # a short name for check labels ("int8"); the label when empty
+    localized: bool = False  # its files hold words people read: made again for another language
 
     @property
     def name(self) -> str:
@@ -134,7 +139,7 @@ def _write_saved_model(ctx: ExportContext, name: str, serve: Callable, channels:
         return path
     archive = keras.export.ExportArchive()
     archive.track(ctx.model)
-    h, w, _ = ctx.image_shape
+    h, w, _channels = ctx.image_shape
     archive.add_endpoint(
         "serve", serve, input_signature=[tf.TensorSpec((None, h, w, channels), tf.float32, name=INPUT_NAME)]
     )
@@ -304,7 +309,7 @@ def _convert_onnx(ctx: ExportContext, path: Path) -> None:
     )
     renames[outputs[0]] = "logits" if ctx.logits else "probabilities"
     with tf.device("/cpu:0"):
-        proto, _ = _convert_common(
+        proto, _external = _convert_common(
             graph,
             name=f"CNN Studio run {ctx.run.run_id}",
             opset=ONNX_OPSET,
@@ -337,7 +342,9 @@ def _calibration_images(ctx: ExportContext) -> np.ndarray:
             return data["images"]
     except (OSError, KeyError) as err:
         raise StudioError(
-            f"The run has no calibration images ({CALIBRATION_FILE}: {err}); int8 needs them. Train the run again."
+            _("The run has no calibration images ({file}: {error}); int8 needs them. Train the run again.").format(
+                file=CALIBRATION_FILE, error=err
+            )
         ) from None
 
 
@@ -476,13 +483,82 @@ def metadata(ctx: ExportContext) -> dict:
     }
 
 
+def camera_words() -> dict[str, str]:
+    """The words camera.js shows (buttons, camera messages, the prediction line), in the current language.
+
+    camera.js has no words of its own: the web demo carries these in a JSON block made at export time, the
+    Live page passes them with the model. ``{name}``-style placeholders are filled in the browser."""
+    return {
+        "start": _("Start camera"),
+        "pause": _("Pause"),
+        "resume": _("Resume"),
+        "stop": _("Stop camera"),
+        "fullscreen": _("Full screen"),
+        "loading": _("Loading the model…"),
+        "drop": _("Drop a picture here, or click to choose one"),
+        "prediction": _("Prediction: {name} ({percent})"),
+        "fps": _("{fps} frames/s"),
+        "cameraOn": _("Camera on: classifying every frame…"),
+        "cameraOff": _("Camera off."),
+        "paused": _("Paused: the frame and its prediction are frozen. Press Resume to go on."),
+        "readyGray": _(
+            "Model ready: {classes} classes, {width}×{height} grayscale input. Start the camera, or drop or choose "
+            "a picture."
+        ),
+        "readyRgb": _(
+            "Model ready: {classes} classes, {width}×{height} RGB input. Start the camera, or drop or choose a picture."
+        ),
+        "loadFailed": _("The model did not load ({error}). {hint}"),
+        "noCameraApi": _(
+            "This browser offers the camera only to pages opened from file://, https:// or http://localhost, and "
+            "this page is {origin}. Open it one of those ways, or drop a picture."
+        ),
+        "NotAllowedError": _(
+            "Camera access was refused. Allow the camera for this page in the browser's site settings (the camera "
+            "icon in the address bar) and press Start camera again, or drop a picture."
+        ),
+        "NotFoundError": _("No camera was found. Connect one and press Start camera again, or drop a picture."),
+        "NotReadableError": _(
+            "The camera is in use by another program, or the system refused it. Close that program and press "
+            "Start camera again, or drop a picture."
+        ),
+        "OverconstrainedError": _("No camera offers a picture this page can use. Drop a picture instead."),
+        "cameraFailed": _("The camera did not start ({error}). Drop a picture instead."),
+    }
+
+
+def webdemo_words() -> dict[str, str]:
+    """The web demo's words: the camera's and its own line naming the run."""
+    return camera_words() | {
+        "source": _("Model of run “{name}” ({run_id})"),
+        "loadHint": _("model.js must sit next to this page."),
+    }
+
+
+_WEBDEMO_SLOTS = re.compile(r"__(LANG|TITLE|HELP|WORDS_JSON|METADATA_JSON)__")
+
+
 def webdemo_page(meta: dict) -> str:
-    """The demo's index.html: the metadata goes in as a JSON data block (escaped for <script>), never as script.
+    """The demo's index.html in the current language: the metadata and the words go in as JSON data blocks
+    (escaped for <script>), never as script; the title and the help as escaped text.
 
     The page runs only its own files (demo.js, camera.js, preprocess.js, model.js, tf.min.js) under its
-    Content-Security-Policy."""
+    Content-Security-Policy. The slots are filled in one pass, so no value (a run name) can fill another."""
     template = WEBDEMO_TEMPLATE.read_text(encoding="utf-8")
-    return template.replace("__METADATA_JSON__", script_json(meta))
+    values = {
+        "LANG": language() if language() in LANGUAGES else "en",
+        "TITLE": html.escape(_("CNN Studio web demo")),
+        "HELP": html.escape(
+            _(
+                "Runs entirely in this browser with TensorFlow.js, offline: open index.html directly or from any "
+                "static server. Pictures and camera frames are resized as CNN Studio resizes them (Pillow's "
+                "bilinear filter), so a picture gets the probabilities the app gives it."
+            )
+        ),
+        "WORDS_JSON": script_json(webdemo_words()),
+        "METADATA_JSON": script_json(meta),
+    }
+    return _WEBDEMO_SLOTS.sub(lambda match: values[match.group(1)], template)
 
 
 def graph_model_artifacts(model_dir: Path) -> tuple[dict, bytes]:
@@ -510,7 +586,7 @@ def model_script(model_dir: Path) -> str:
 
 def _convert_webdemo(ctx: ExportContext, path: Path) -> None:
     if not TFJS_LIBRARY.is_file():
-        raise StudioError("The TF.js library file (tf.min.js) is missing: run 'make install' (npm ci).")
+        raise StudioError(_("The TF.js library file (tf.min.js) is missing: run 'make install' (npm ci)."))
     model_dir = tfjs_dir(ctx)
     meta = metadata(ctx)
     page = webdemo_page(meta)
@@ -533,7 +609,7 @@ def _convert_webdemo(ctx: ExportContext, path: Path) -> None:
 
 
 def _shape(meta: dict) -> tuple[int, int, int]:
-    _, h, w, c = meta["input"]["shape"]
+    _batch, h, w, c = meta["input"]["shape"]
     return h, w, c
 
 
@@ -708,13 +784,13 @@ def _serving_readme(meta: dict) -> str:
 
 # --- The registry ---------------------------------------------------------------------------------------
 
-LITERT = "LiteRT interpreter"
-MEDIAPIPE = "MediaPipe Tasks ImageClassifier"
+LITERT = N_("LiteRT interpreter")
+MEDIAPIPE = N_("MediaPipe Tasks ImageClassifier")
 _ENTRIES = (
     ExportFormat("keras", "Keras (.keras)", "model.keras", _convert_keras, _run_keras, "Keras (TensorFlow)"),
     ExportFormat(
         "savedmodel",
-        "TensorFlow SavedModel (TensorFlow Serving layout)",
+        N_("TensorFlow SavedModel (TensorFlow Serving layout)"),
         "saved_model.zip",
         _convert_savedmodel,
         _run_savedmodel,
@@ -722,33 +798,33 @@ _ENTRIES = (
     ),
     ExportFormat(
         "h5",
-        "Keras HDF5 (.h5, loads in Keras 3 and tf_keras)",
+        N_("Keras HDF5 (.h5, loads in Keras 3 and tf_keras)"),
         "model.h5",
         _convert_h5,
         _run_h5,
-        "tf_keras (Keras 2)",
+        N_("tf_keras (Keras 2)"),
         tolerance=FLOAT_TOLERANCE,
         short="HDF5",
     ),
     ExportFormat(
         "weights-h5",
-        "Keras weights only (.weights.h5)",
+        N_("Keras weights only (.weights.h5)"),
         "model.weights.h5",
         _convert_weights,
         _run_weights,
-        "Keras (a new model of the run's config)",
+        N_("Keras (a new model of the run's config)"),
         tolerance=FLOAT_TOLERANCE,
-        short="weights",
+        short=N_("weights"),
     ),
     ExportFormat(
         "tfjs",
-        "TensorFlow.js graph model",
+        N_("TensorFlow.js graph model"),
         "tfjs_model.zip",
         _convert_tfjs,
         _run_tfjs,
-        "TF.js runtime (CPU backend, Node)",
+        N_("TF.js runtime (CPU backend, Node)"),
         tolerance=FLOAT_TOLERANCE,
-        snippets=(Snippet("JavaScript (TF.js, browser)", "html", _js_snippet),),
+        snippets=(Snippet(N_("JavaScript (TF.js, browser)"), "html", _js_snippet),),
     ),
     ExportFormat(
         "onnx",
@@ -756,10 +832,10 @@ _ENTRIES = (
         "model.onnx",
         _convert_onnx,
         _run_onnx,
-        "ONNX Runtime (CPU)",
+        N_("ONNX Runtime (CPU)"),
         tolerance=FLOAT_TOLERANCE,
         short="ONNX",
-        snippets=(Snippet("Python (ONNX Runtime)", "python", _onnx_snippet),),
+        snippets=(Snippet(N_("Python (ONNX Runtime)"), "python", _onnx_snippet),),
     ),
     ExportFormat(
         "tflite",
@@ -771,8 +847,8 @@ _ENTRIES = (
         tolerance=FLOAT_TOLERANCE,
         short="float32",
         snippets=(
-            Snippet("Android / Kotlin (LiteRT)", "kotlin", _kotlin_snippet),
-            Snippet("Python (LiteRT)", "python", _python_snippet),
+            Snippet(N_("Android / Kotlin (LiteRT)"), "kotlin", _kotlin_snippet),
+            Snippet(N_("Python (LiteRT)"), "python", _python_snippet),
         ),
     ),
     ExportFormat(
@@ -785,7 +861,7 @@ _ENTRIES = (
     ),
     ExportFormat(
         "tflite-dynamic",
-        "TFLite dynamic-range",
+        N_("TFLite dynamic-range"),
         "model_dynamic_range.tflite",
         _tflite("dynamic-range", optimize=True),
         _run_tflite,
@@ -793,7 +869,7 @@ _ENTRIES = (
     ),
     ExportFormat(
         "tflite-int8",
-        "TFLite full-integer int8 (float input/output)",
+        N_("TFLite full-integer int8 (float input/output)"),
         "model_int8.tflite",
         _tflite("int8", optimize=True, int8=True),
         _run_tflite,
@@ -804,7 +880,7 @@ _ENTRIES = (
     ),
     ExportFormat(
         "tflite-int8-io",
-        "TFLite full-integer int8 (int8 input/output, microcontrollers)",
+        N_("TFLite full-integer int8 (int8 input/output, microcontrollers)"),
         "model_int8_io.tflite",
         _tflite("int8 (int8 input/output)", optimize=True, int8=True, int8_io=True),
         _run_tflite,
@@ -812,7 +888,7 @@ _ENTRIES = (
     ),
     ExportFormat(
         "mediapipe",
-        "MediaPipe TFLite float32 (metadata, RGB in, probabilities out)",
+        N_("MediaPipe TFLite float32 (metadata, RGB in, probabilities out)"),
         "mediapipe_float32.tflite",
         _tflite("float32", mediapipe=True),
         _run_mediapipe,
@@ -822,8 +898,8 @@ _ENTRIES = (
         min_agreement=MIN_AGREEMENT,
         short="MediaPipe float32",
         snippets=(
-            Snippet("Python (MediaPipe Tasks)", "python", _mediapipe_snippet),
-            Snippet("Android / Kotlin (MediaPipe Tasks)", "kotlin", _mediapipe_kotlin_snippet),
+            Snippet(N_("Python (MediaPipe Tasks)"), "python", _mediapipe_snippet),
+            Snippet(N_("Android / Kotlin (MediaPipe Tasks)"), "kotlin", _mediapipe_kotlin_snippet),
         ),
     ),
     ExportFormat(
@@ -839,17 +915,17 @@ _ENTRIES = (
     ),
     ExportFormat(
         "mediapipe-dynamic",
-        "MediaPipe TFLite dynamic-range",
+        N_("MediaPipe TFLite dynamic-range"),
         "mediapipe_dynamic_range.tflite",
         _tflite("dynamic-range", optimize=True, mediapipe=True),
         _run_mediapipe,
         MEDIAPIPE,
         gives_probabilities=True,
-        short="MediaPipe dynamic-range",
+        short=N_("MediaPipe dynamic-range"),
     ),
     ExportFormat(
         "mediapipe-int8",
-        "MediaPipe TFLite int8 (float input/output)",
+        N_("MediaPipe TFLite int8 (float input/output)"),
         "mediapipe_int8.tflite",
         _tflite("int8", optimize=True, int8=True, mediapipe=True),
         _run_mediapipe,
@@ -859,9 +935,10 @@ _ENTRIES = (
     ),
     ExportFormat(
         "webdemo",
-        "Web demo (index.html + TF.js model + TF.js library)",  # camera, drop or pick; offline
+        N_("Web demo (index.html + TF.js model + TF.js library)"),  # camera, drop or pick; offline
         "webdemo.zip",
         _convert_webdemo,
+        localized=True,  # its page's words are in the language it was made in
     ),
 )
 REGISTRY: dict[str, ExportFormat] = {entry.id: entry for entry in _ENTRIES}
@@ -870,7 +947,7 @@ FORMATS: tuple[str, ...] = tuple(REGISTRY)
 
 def format_help() -> str:
     """The CLI's --formats help, from the registry."""
-    return "comma-separated, from: " + ", ".join(FORMATS) + " (default: all)"
+    return _("comma-separated, from: {formats} (default: all)").format(formats=", ".join(FORMATS))
 
 
 def parse_formats(text: str) -> list[str]:
@@ -881,6 +958,8 @@ def parse_formats(text: str) -> list[str]:
     unknown = [f for f in chosen if f not in REGISTRY]
     if unknown or not chosen:
         raise StudioError(
-            f"Unknown export format '{unknown[0] if unknown else text}': choose from {', '.join(FORMATS)}."
+            _("Unknown export format '{format}': choose from {choices}.").format(
+                format=unknown[0] if unknown else text, choices=", ".join(FORMATS)
+            )
         )
     return chosen

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import StudioError
+from core.i18n import _
 
 ROOT = Path(__file__).resolve().parent.parent
 TFJS_SCRIPT = ROOT / "tools" / "tfjs_predict.js"
@@ -36,8 +37,10 @@ def run_tfjs(
     node = shutil.which("node")
     if node is None or not TFJS_PACKAGE.is_dir():
         raise StudioError(
-            "The TF.js runtime is not installed (Node.js and node_modules/@tensorflow/tfjs): run "
-            "'make install' so the TF.js model can be checked."
+            _(
+                "The TF.js runtime is not installed (Node.js and node_modules/@tensorflow/tfjs): run "
+                "'make install' so the TF.js model can be checked."
+            )
         )
     n, h, w, c = images.shape
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +66,7 @@ def run_tfjs(
             cwd=ROOT,
         )
         if done.returncode != 0:
-            raise StudioError(f"TF.js could not run the model: {done.stderr.strip()[-400:]}")
+            raise StudioError(_("TF.js could not run the model: {error}").format(error=done.stderr.strip()[-400:]))
         info = json.loads(done.stdout.strip().splitlines()[-1])
         outputs = np.frombuffer(target.read_bytes(), dtype="<f4").reshape(n, info["classes"])
     return outputs.astype(np.float64), info["latency_ms"]

@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from core.errors import StudioError
+from core.i18n import _
 from core.images import BadImage, decode_image
 from core.serving import INPUT_NAME, SERVING_VERSION, SIGNATURE
 
@@ -108,12 +109,12 @@ class Batcher:
             await self._answer(loop, items)
 
     async def _answer(self, loop, items: list) -> None:
-        batch = np.concatenate([images for images, _ in items])
+        batch = np.concatenate([images for images, _future in items])
         self.counters.model_calls += 1
         try:
             outputs = await loop.run_in_executor(self.executor, self.predict, batch)
         except Exception as err:  # the model failed: every waiting request hears why
-            for _, future in items:
+            for _images, future in items:
                 if not future.done():
                     future.set_exception(err)
             return
@@ -170,7 +171,7 @@ def _picture(data, where: str, shape: tuple[int, int, int]) -> np.ndarray:
             f"{where}.b64 is not valid base64: encode the image file's bytes (base64 -w0 photo.png)."
         ) from None
     try:
-        pixels, _ = decode_image(raw, shape[0], shape[2], draft=False)
+        pixels, _original = decode_image(raw, shape[0], shape[2], draft=False)
     except BadImage as err:
         raise BadRequest(f"{where}.b64 cannot be used: {err}. Send a PNG, JPEG, BMP or GIF image.") from None
     return pixels.astype(np.float32)
@@ -284,7 +285,7 @@ def build_app(served: ServedRun, batching: bool = True) -> Starlette:
 
     async def route(request: Request) -> JSONResponse:
         path = request.path_params["rest"]
-        name, _, verb = path.partition(":")
+        name, _colon, verb = path.partition(":")
         parts = name.split("/")
         model, rest = parts[0], parts[1:]
         if rest[:1] == ["versions"]:
@@ -337,7 +338,7 @@ def load_served_run(run) -> ServedRun:
     from core.serving import output_name, serving_name
 
     model = load_run_model(run)
-    _, _, names = load_test_data(run)
+    _images, _labels, names = load_test_data(run)
     shape = tuple(int(d) for d in model.input_shape[1:])
     call = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
     logits = run_config(run).model.output == "logits"
@@ -361,7 +362,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as err:
         raise StudioError(
-            f"Cannot listen on {host}:{port} ({err.strerror or err}): pick a free --port, or a --host of this machine."
+            _("Cannot listen on {host}:{port} ({error}): pick a free --port, or a --host of this machine.").format(
+                host=host, port=port, error=err.strerror or err
+            )
         ) from None
     sock.listen(2048)
     return sock

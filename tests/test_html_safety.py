@@ -261,6 +261,7 @@ def test_the_web_demo_files_exist_and_hold_no_inline_script():
         assert (WEBDEMO_TEMPLATE.parent / name).is_file()
     page = webdemo_page({"class_names": HOSTILE_CLASSES, "source_run": {"name": HOSTILE_RUN}})
     assert re.findall(r"<script[^>]*>", page) == [
+        '<script type="application/json" id="words">',
         '<script type="application/json" id="metadata">',
         '<script src="csp-shim.js">',
         '<script src="tf.min.js">',

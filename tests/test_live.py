@@ -126,6 +126,42 @@ def test_a_refused_camera_falls_back_to_a_picture_classified_in_the_browser(live
             browser.close()
 
 
+def test_the_live_page_speaks_the_sessions_language(live_server, tmp_path):
+    """#21: in zh-CN the camera component shows the words of the session's language (<html lang> too): the
+    refused camera's message, the buttons, the drop zone and the prediction, no English."""
+    from playwright.sync_api import sync_playwright
+
+    from core.formats import camera_words
+    from core.i18n import using
+    from ui.live import live_words
+
+    url, _, _ = live_server
+    with using("zh-CN"):
+        words = camera_words() | live_words()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=b.CHROMIUM,
+            args=[*b.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
+            headless=True,
+        )
+        try:
+            page, errors = open_page(browser, f"{url}/live?lang=zh-CN")
+            frame = live_frame(page)
+            frame.wait_for_function("() => document.getElementById('camera-status').className === 'refused'")
+            assert frame.evaluate("() => document.documentElement.lang") == "zh-CN"
+            assert frame.locator("#camera-status").text_content() == words["NotAllowedError"]
+            assert frame.locator("#camera-start").text_content() == words["start"]
+            assert frame.locator("#drop").text_content() == words["drop"]
+            frame.locator("#file").set_input_files(str(tmp_path / write_picture(tmp_path, "photo.png", 2)))
+            frame.wait_for_function("() => window.cnnStudio.last && window.cnnStudio.last.source === 'file'")
+            assert frame.locator("#status").text_content().startswith(words["prediction"].split("{")[0])
+            text = frame.locator("body").inner_text()
+            english = ["Start camera", "Pause", "Full screen", "Camera access", "Drop a picture", "Prediction"]
+            assert not [w for w in english if w in text] and errors == [], text
+        finally:
+            browser.close()
+
+
 def visible_point(page, frame, dots):
     """The middle of a dot of the feature map that lies inside the window, in page coordinates."""
     height = page.viewport_size["height"]

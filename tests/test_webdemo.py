@@ -198,3 +198,87 @@ def test_app_web_demo_and_tfjs_snippet_agree_on_pictures_that_need_resizing(whic
                 browser.close()
     finally:
         server.shutdown()
+
+
+def _demo_files(run, result) -> dict[str, bytes]:
+    with zipfile.ZipFile(run.path / result.path) as zf:
+        return {name.removeprefix("webdemo/"): zf.read(name) for name in zf.namelist()}
+
+
+def test_the_web_demo_speaks_the_language_it_was_made_in(trained_run, tmp_path):
+    """#21: a web demo exported in zh-CN shows Chinese words only (buttons, status, camera messages, the run's
+    line, the help) with <html lang="zh-CN">; its metadata.json and labels.txt are the English export's, byte for
+    byte; exporting again in another language makes the web demo again, and only it."""
+    from playwright.sync_api import sync_playwright
+
+    from core.export import export_run, read_manifest
+    from core.formats import camera_words, webdemo_words
+    from core.i18n import using
+    from tests.export_fixtures import copy_run
+
+    run = copy_run(trained_run, tmp_path / "runs")
+    with using("en"):
+        english = export_run(run, ["keras", "webdemo"], compare=False)
+        english_words = webdemo_words()
+    keras_made = (run.path / english["keras"].path).stat().st_mtime_ns
+    english_files = _demo_files(run, english["webdemo"])
+    with using("zh-CN"):
+        chinese = export_run(run, ["keras", "webdemo"], compare=False)
+        words = webdemo_words()
+    assert (run.path / chinese["keras"].path).stat().st_mtime_ns == keras_made, "a format without words is reused"
+    assert read_manifest(run)["webdemo"].language == "zh-CN" and english["webdemo"].language == "en"
+    files = _demo_files(run, chinese["webdemo"])
+    for name in ("metadata.json", "labels.txt", "model.js", "camera.js", "demo.js"):
+        assert files[name] == english_files[name], f"{name} is the same in every language"
+    page_text = files["index.html"].decode("utf-8")
+    assert '<html lang="zh-CN">' in page_text and "__" not in page_text.split("<body>")[1]
+    assert '<html lang="en">' in english_files["index.html"].decode("utf-8")
+    shown_words = {key: text for key, text in words.items() if key in camera_words() or key == "source"}
+    assert all(words[k] != english_words[k] for k in shown_words), "every word of the demo has a translation"
+    fragments = [part.strip() for w in english_words.values() for part in re.split(r"\{\w+\}", w)]
+    for name in ("camera.js", "demo.js"):  # no word of their own: each comes from the words block
+        literals = " ".join(re.findall(r'"[^"\n]*"|`[^`]*`', files[name].decode("utf-8")))
+        assert not [f for f in fragments if len(f) > 3 and f in literals], f"English words in {name}"
+
+    demo = tmp_path / "demo"
+    for name, data in files.items():
+        (demo / name).parent.mkdir(parents=True, exist_ok=True)
+        (demo / name).write_bytes(data)
+    write_picture(demo, "photo.png", 3)
+    images, _labels, _names = load_test_data(run)
+    video = tmp_path / "camera.y4m"
+    write_y4m(video, np.kron(images[0][..., 0], np.ones((UPSCALE, UPSCALE), np.uint8)))
+    english_visible = ["Start camera", "Pause", "Stop camera", "Full screen", "Model ready", "Drop a picture", "Camera"]
+    english_visible += ["frames/s", "Model of run", "Runs entirely", "web demo", "Prediction", "Resume", "classes"]
+    with sync_playwright() as p:
+        browser = chromium(p, [*FAKE_CAMERA, f"--use-file-for-fake-video-capture={video}"])
+        try:
+            page, errors = open_demo(browser, (demo / "index.html").as_uri())
+            assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+            assert page.title() == page.locator("h1").text_content() == "CNN Studio 网页演示"
+            assert page.locator("#camera-start").text_content() == words["start"]
+            assert page.locator("#status").text_content().startswith(words["readyGray"].split("{")[0])
+            assert page.locator("#source").text_content() == words["source"].format(name=run.name, run_id=run.run_id)
+            page.locator("#camera-start").click()
+            page.wait_for_function("() => window.cnnStudio.last && window.cnnStudio.last.frames >= 3", timeout=60_000)
+            assert page.locator("#camera-status").text_content() == words["cameraOn"]
+            page.wait_for_function("() => document.getElementById('fps').textContent !== ''")
+            fps = r"\d+\.\d" + re.escape(words["fps"].replace("{fps}", ""))
+            assert re.fullmatch(fps, page.locator("#fps").text_content())
+            page.locator("#camera-pause").click()
+            assert page.locator("#camera-pause").text_content() == words["resume"]
+            assert page.locator("#camera-status").text_content() == words["paused"]
+            seen = [page.locator("body").inner_text()]
+            page.locator("#camera-pause").click()
+            page.locator("#camera-stop").click()
+            assert page.locator("#camera-status").text_content() == words["cameraOff"]
+            page.locator("#file").set_input_files(str(demo / "photo.png"))
+            prefix = words["prediction"].split("{")[0]
+            page.wait_for_function(f"() => document.getElementById('status').textContent.startsWith({prefix!r})")
+            seen.append(page.locator("body").inner_text())
+            for text in seen:
+                assert re.search("[\u4e00-\u9fff]", text), "Chinese text is shown"
+                assert not [w for w in english_visible if w in text], f"English words on the page: {text}"
+            assert errors == []
+        finally:
+            browser.close()

@@ -1,6 +1,8 @@
 // The Live page's Streamlit component: Streamlit's component protocol (postMessage to the app's page), then
 // camera.js with the run's model. Streamlit sends the model once per render: its metadata and graph
-// topology as JSON, its weights as bytes; the component key changes with the run, so this frame sees one model.
+// topology as JSON, its weights as bytes, and the words to show in the session's language (the page's <html
+// lang> too); the component key changes with the run and the language, so this frame sees one model and one
+// language.
 // Nothing goes back to the app: no frame, no prediction.
 "use strict";
 
@@ -20,14 +22,11 @@
     started = true;
     const weights = args.weights; // a Uint8Array (Streamlit sends bytes arguments as such)
     const buffer = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength);
+    if (args.lang) document.documentElement.lang = args.lang;
     window.cnnStudioCamera.start(
       args.meta,
       () => window.cnnStudioCamera.loadGraphModel(args.artifacts, buffer),
-      {
-        autostart: Boolean(args.autostart),
-        dropText: "No camera? Drop a picture here, or click to choose one: it is classified in this browser, never uploaded.",
-        loadHint: "Export the run again on the Export page.",
-      },
+      { autostart: Boolean(args.autostart), words: args.words || {} },
     );
   }
 

@@ -5,7 +5,8 @@
 // leaves the page: pictures become model input through preprocess.js, exactly as the app makes them.
 // Every name from the metadata is shown with textContent, never as HTML, so a class name cannot add markup.
 // The page gives an empty <div id="stage">; its own script (demo.js, live.js) loads the model and calls
-// cnnStudioCamera.start(meta, loadModel, options), which builds the controls into it.
+// cnnStudioCamera.start(meta, loadModel, options), which builds the controls into it. Every word shown comes
+// from options.words, in the page's language (made by the app: core/formats.py camera_words); none is here.
 "use strict";
 
 (function (root) {
@@ -20,29 +21,25 @@
     return node;
   }
 
-  function cameraMessage(err) {
+  // A message with its {placeholders} filled in one pass (a value is never read for placeholders itself).
+  function fill(message, values = {}) {
+    return String(message || "").replace(/\{(\w+)\}/g, (whole, key) =>
+      Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : whole,
+    );
+  }
+
+  function cameraMessage(err, words) {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      return (
-        `This browser offers the camera only to pages opened from file://, https:// or http://localhost, and this ` +
-        `page is ${location.protocol}//${location.host}. Open it one of those ways, or drop a picture.`
-      );
+      return fill(words.noCameraApi, { origin: `${location.protocol}//${location.host}` });
     }
-    const reasons = {
-      NotAllowedError:
-        "Camera access was refused. Allow the camera for this page in the browser's site settings " +
-        "(the camera icon in the address bar) and press Start camera again, or drop a picture.",
-      NotFoundError: "No camera was found. Connect one and press Start camera again, or drop a picture.",
-      NotReadableError:
-        "The camera is in use by another program, or the system refused it. Close that program " +
-        "and press Start camera again, or drop a picture.",
-      OverconstrainedError: "No camera offers a picture this page can use. Drop a picture instead.",
-    };
-    return reasons[err.name] || `The camera did not start (${err.name}: ${err.message}). Drop a picture instead.`;
+    const known = ["NotAllowedError", "NotFoundError", "NotReadableError", "OverconstrainedError"];
+    if (known.includes(err.name)) return words[err.name];
+    return fill(words.cameraFailed, { error: `${err.name}: ${err.message}` });
   }
 
   // The controls, the preview and the picture drop zone, built into the page's <div id="stage"> (both pages
   // get the same elements, by id, from here).
-  function buildStage(dropText) {
+  function buildStage(words) {
     const stage = $("stage");
     const button = (id, text) => {
       const node = element("button", "", text);
@@ -57,10 +54,10 @@
     };
     const camera = withId(element("div"), "camera");
     camera.append(
-      button("camera-start", "Start camera"),
-      button("camera-pause", "Pause"),
-      button("camera-stop", "Stop camera"),
-      button("fullscreen", "Full screen"),
+      button("camera-start", words.start),
+      button("camera-pause", words.pause),
+      button("camera-stop", words.stop),
+      button("fullscreen", words.fullscreen),
       withId(element("span"), "fps"),
       withId(element("p"), "camera-status"),
     );
@@ -77,15 +74,16 @@
     input.type = "file";
     input.accept = "image/*";
     input.hidden = true;
-    const drop = withId(element("div", "", dropText), "drop");
+    const drop = withId(element("div", "", words.drop), "drop");
     drop.append(input);
-    stage.append(camera, withId(element("p", "", "Loading the model…"), "status"), preview, drop);
+    stage.append(camera, withId(element("p", "", words.loading), "status"), preview, drop);
   }
 
-  // start(meta, loadModel, {autostart, dropText, loadHint}): meta is the export's metadata.json (input shape, output kind, class
-  // names); loadModel() resolves to a tf.GraphModel. Sets window.cnnStudio (predictPixels, ready, last) for
-  // tests and for other scripts on the page.
+  // start(meta, loadModel, {autostart, words}): meta is the export's metadata.json (input shape, output kind,
+  // class names); loadModel() resolves to a tf.GraphModel; words: every text shown, by key (the page's drop text
+  // and loadHint included). Sets window.cnnStudio (predictPixels, ready, last) for tests and for other scripts.
   function start(meta, loadModel, options = {}) {
+    const words = options.words || {};
     const [, HEIGHT, WIDTH, CHANNELS] = meta.input.shape;
     const LOGITS = meta.output.values.startsWith("logits");
     const TOP_K = Math.min(MAX_TOP_K, meta.class_names.length);
@@ -131,7 +129,10 @@
         row.querySelector(".value").textContent = `${(v * 100).toFixed(1)}%`;
       });
       const [best, bestIndex] = order[0];
-      $("status").textContent = `Prediction: ${meta.class_names[bestIndex]} (${(best * 100).toFixed(1)}%)`;
+      $("status").textContent = fill(words.prediction, {
+        name: meta.class_names[bestIndex],
+        percent: `${(best * 100).toFixed(1)}%`,
+      });
       const frames = (root.cnnStudio.last && root.cnnStudio.last.frames) || 0;
       root.cnnStudio.last = { source, probabilities: values, pixels: Array.from(pixels), frames: frames + 1 };
     }
@@ -151,7 +152,7 @@
       $("camera-start").disabled = running || !model;
       $("camera-stop").disabled = !running;
       $("camera-pause").disabled = !running;
-      $("camera-pause").textContent = paused ? "Resume" : "Pause";
+      $("camera-pause").textContent = paused ? words.resume : words.pause;
       $("video").hidden = !running;
       document.body.classList.toggle("refused", Boolean(refused));
       const note = $("camera-status");
@@ -165,7 +166,7 @@
         stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
       } catch (err) {
         stream = null;
-        setCameraState(false, cameraMessage(err), true);
+        setCameraState(false, cameraMessage(err, words), true);
         return;
       }
       const video = $("video");
@@ -173,7 +174,7 @@
       await video.play();
       $("image").hidden = true;
       paused = false;
-      setCameraState(true, "Camera on: classifying every frame…", false);
+      setCameraState(true, words.cameraOn, false);
       cameraLoop(stream);
     }
 
@@ -184,7 +185,7 @@
       paused = false;
       $("video").srcObject = null;
       $("fps").textContent = "";
-      setCameraState(false, "Camera off.", false);
+      setCameraState(false, words.cameraOff, false);
     }
 
     // Pause freezes the frame on screen with its bars; Resume classifies the stream again.
@@ -195,10 +196,10 @@
       if (paused) {
         video.pause();
         $("fps").textContent = "";
-        setCameraState(true, "Paused: the frame and its prediction are frozen. Press Resume to go on.", false);
+        setCameraState(true, words.paused, false);
       } else {
         video.play();
-        setCameraState(true, "Camera on: classifying every frame…", false);
+        setCameraState(true, words.cameraOn, false);
         cameraLoop(stream);
       }
     }
@@ -226,7 +227,7 @@
           counted += 1;
           const now = performance.now();
           if (now - since >= FPS_WINDOW_MS) {
-            $("fps").textContent = `${((counted * 1000) / (now - since)).toFixed(1)} frames/s`;
+            $("fps").textContent = fill(words.fps, { fps: ((counted * 1000) / (now - since)).toFixed(1) });
             counted = 0;
             since = now;
           }
@@ -235,7 +236,7 @@
       }
     }
 
-    buildStage(options.dropText || "Drop a picture here, or click to choose one");
+    buildStage(words);
     const drop = $("drop");
     const input = $("file");
     drop.addEventListener("click", () => input.click());
@@ -261,14 +262,16 @@
         model = loaded;
         root.cnnStudio.ready = true;
         setCameraState(false, "", false);
-        $("status").textContent =
-          `Model ready: ${meta.class_names.length} classes, ${WIDTH}×${HEIGHT} ` +
-          `${CHANNELS === 1 ? "grayscale" : "RGB"} input. Start the camera, or drop or choose a picture.`;
+        $("status").textContent = fill(CHANNELS === 1 ? words.readyGray : words.readyRgb, {
+          classes: meta.class_names.length,
+          width: WIDTH,
+          height: HEIGHT,
+        });
         if (options.autostart) return startCamera();
         return undefined;
       })
       .catch((err) => {
-        $("status").textContent = `The model did not load (${err.message}). ${options.loadHint || ""}`;
+        $("status").textContent = fill(words.loadFailed, { error: err.message, hint: words.loadHint || "" }).trim();
       });
   }
 
@@ -277,5 +280,5 @@
     return tf.loadGraphModel(tf.io.fromMemory({ ...artifacts, weightData }));
   }
 
-  root.cnnStudioCamera = { start, loadGraphModel };
+  root.cnnStudioCamera = { start, loadGraphModel, fill };
 })(window);
