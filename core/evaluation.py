@@ -568,7 +568,7 @@ def cached_probabilities(run: RunInfo, model=None, test_data: tuple | None = Non
     """Class probabilities for the run's test images, computed once per model file and kept in the run; a
     cache that fails to load or does not fit the test split is recomputed."""
     stamp = model_file_stamp(run)
-    images, _, names = test_data if test_data is not None else load_test_data(run)
+    images, _labels, names = test_data if test_data is not None else load_test_data(run)
     cache = run.path / PREDICTIONS_FILE
     if (probs := _cached(cache, stamp, len(images), len(names))) is not None:
         return probs
@@ -588,7 +588,7 @@ def cached_probabilities(run: RunInfo, model=None, test_data: tuple | None = Non
 def evaluate_run(run: RunInfo) -> Evaluation:
     """The run's evaluation on its own test split (predictions from the cache when the model is unchanged)."""
     test_data = load_test_data(run)
-    _, labels, names = test_data
+    _images, labels, names = test_data
     return evaluate_predictions(labels, cached_probabilities(run, test_data=test_data), names)
 
 
@@ -600,7 +600,7 @@ def predict_image(model, data: bytes, image_shape: tuple[int, int, int], logits:
     the exports' web demo and snippets do it (decoded in full, then core.images.RESIZE_METHOD)."""
     size, channels = image_shape[0], image_shape[-1]
     try:
-        pixels, _ = decode_image(data, size, channels, draft=False)
+        pixels, _info = decode_image(data, size, channels, draft=False)
     except BadImage as err:
         raise StudioError(
             _("That file cannot be used: {problem}. Upload a PNG, JPEG, BMP or GIF image.").format(problem=err)
