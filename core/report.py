@@ -63,9 +63,20 @@ def html_report(run: RunInfo, evaluation: Evaluation, samples: np.ndarray | None
     if evaluation.top_k_accuracy is not None:
         results.append(_("Top-{k} accuracy: {value}").format(k=TOP_K, value=number(evaluation.top_k_accuracy, 4)))
     items = "".join(f"<li>{html.escape(item)}</li>" for item in results)
+    # The words outside a format call are looked up here: pybabel does not read messages inside f-strings.
+    words = {
+        "results": _("Test results"),
+        "matrix": _("Confusion matrix"),
+        "per_class": _("Per-class metrics"),
+        "curves": _("Learning curves"),
+        "no_curves": _("This run has no stored epoch metrics."),
+        "samples": _("Sample predictions"),
+        "samples_alt": _("sample predictions"),
+        "config": _("Config"),
+    }
+    w = {key: html.escape(text) for key, text in words.items()}
     grid = (
-        f'<h2>{html.escape(_("Sample predictions"))}</h2><img alt="{html.escape(_("sample predictions"))}" '
-        f'src="data:image/png;base64,{png_base64(samples)}">'
+        f'<h2>{w["samples"]}</h2><img alt="{w["samples_alt"]}" src="data:image/png;base64,{png_base64(samples)}">'
         if samples is not None
         else ""
     )
@@ -86,7 +97,7 @@ def html_report(run: RunInfo, evaluation: Evaluation, samples: np.ndarray | None
     headers = "".join(
         f"<th>{html.escape(h)}</th>" for h in (_("class"), _("precision"), _("recall"), _("F1"), _("support"))
     )
-    curves = "".join(parts[2:]) or f"<p>{html.escape(_('This run has no stored epoch metrics.'))}</p>"
+    curves = "".join(parts[2:]) or f"<p>{w['no_curves']}</p>"
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8">
 {_csp()}
@@ -98,13 +109,13 @@ td:first-child{{text-align:left}}tr.avg{{font-weight:bold}}pre{{background:#f5f5
 </head><body>
 <h1>{html.escape(run.name)}</h1>
 <p>{summary}</p>
-<h2>{html.escape(_("Test results"))}</h2><ul>{items}</ul>
-<h2>{html.escape(_("Confusion matrix"))}</h2>
+<h2>{w["results"]}</h2><ul>{items}</ul>
+<h2>{w["matrix"]}</h2>
 <div id="confusion-matrix">{parts[0]}{parts[1]}</div>
-<h2>{html.escape(_("Per-class metrics"))}</h2><table id="per-class"><tr>{headers}</tr>{rows}</table>
-<h2>{html.escape(_("Learning curves"))}</h2>{curves}
+<h2>{w["per_class"]}</h2><table id="per-class"><tr>{headers}</tr>{rows}</table>
+<h2>{w["curves"]}</h2>{curves}
 {grid}
-<h2>{html.escape(_("Config"))}</h2><pre>{html.escape(config)}</pre>
+<h2>{w["config"]}</h2><pre>{html.escape(config)}</pre>
 {json_block("evaluation-data", evaluation.to_dict())}
 <script>{_plotly_js()}</script>
 <script>{FIGURE_LOADER}</script>
