@@ -8,7 +8,6 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.i18n import _, percent
 from core.metrics import Evaluation
 
 SMOOTHING = 0.8  # exponential moving average weight, as TensorBoard's default-ish slider
@@ -205,7 +204,7 @@ def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Fig
     z = rates if normalized else counts
     names = evaluation.class_names
     text = [
-        [percent(rates[i, j], 0) if normalized else str(counts[i, j]) for j in range(len(names))]
+        [f"{rates[i, j]:.0%}" if normalized else str(counts[i, j]) for j in range(len(names))]
         for i in range(len(names))
     ]
     fig = go.Figure(
@@ -217,15 +216,15 @@ def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Fig
             text=text,
             texttemplate="%{text}" if len(names) <= 20 else None,
             customdata=np.dstack([counts, rates]),
-            hovertemplate=_("true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>rate: %{customdata[1]:.1%}")
-            + "<extra></extra>",
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>rate: %{customdata[1]:.1%}"
+            "<extra></extra>",
         )
     )
     fig.update_layout(
-        title=_("Confusion matrix (row-normalized)") if normalized else _("Confusion matrix"),
+        title="Confusion matrix" + (" (row-normalized)" if normalized else ""),
         height=520,
-        xaxis_title=_("predicted class"),
-        yaxis_title=_("true class"),
+        xaxis_title="predicted class",
+        yaxis_title="true class",
         margin=dict(l=10, r=10, t=40, b=10),
     )
     fig.update_yaxes(autorange="reversed")
@@ -257,7 +256,7 @@ def clickable_confusion_figure(
             mode="markers",
             marker=dict(size=max(8, min(40, 400 // len(names))), symbol="square", opacity=0),
             customdata=evaluation.confusion.ravel(),
-            hovertemplate=_("true: %{y}<br>predicted: %{x}<br>count: %{customdata}") + "<extra></extra>",
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata}<extra></extra>",
             showlegend=False,
         )
     )
@@ -271,11 +270,9 @@ def prediction_figure(probs: np.ndarray, class_names: list[str], top: int = 5) -
         x=probs[best][::-1],
         y=[class_names[i] for i in best][::-1],
         orientation="h",
-        labels={"x": _("probability"), "y": _("class")},
+        labels={"x": "probability", "y": "class"},
         range_x=[0, 1],
-        title=_("Prediction: {name} ({probability})").format(
-            name=class_names[best[0]], probability=percent(probs[best[0]], 1)
-        ),
+        title=f"Prediction: {class_names[best[0]]} ({probs[best[0]]:.1%})",
     )
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_yaxes(type="category")  # class names such as "8" are names, not numbers on a scale
