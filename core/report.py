@@ -113,7 +113,7 @@ td:first-child{{text-align:left}}tr.avg{{font-weight:bold}}pre{{background:#f5f5
 <h2>{w["matrix"]}</h2>
 <div id="confusion-matrix">{parts[0]}{parts[1]}</div>
 <h2>{w["per_class"]}</h2><table id="per-class"><tr>{headers}</tr>{rows}</table>
-<h2>{w["curves"]}</h2>{curves}
+<h2>{w["curves"]}</h2><div id="learning-curves">{curves}</div>
 {grid}
 <h2>{w["config"]}</h2><pre>{html.escape(config)}</pre>
 {json_block("evaluation-data", evaluation.to_dict())}
