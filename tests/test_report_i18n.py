@@ -9,7 +9,9 @@ names stay the user's own in both.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
 import pytest
 from babel.messages.pofile import read_po
 
@@ -121,3 +123,16 @@ def test_the_learning_curves_of_a_chinese_report_are_chinese(english_messages, c
         "learning curve axes": chinese_page.locator(f"{curves} .xtitle, {curves} .ytitle").all_text_contents(),
     }
     assert_chinese(shown, english_messages)
+
+
+def test_chinese_captions_are_drawn_with_chinese_glyphs():
+    """The prediction grids (the report's samples, the Mistakes and Grad-CAM tabs) write their captions into
+    the picture: Chinese words are drawn with a CJK font, not as the empty boxes of Pillow's own font."""
+    from core.pictures import CJK_FONTS
+
+    if not any(Path(p).is_file() for p in CJK_FONTS):
+        pytest.fail(f"no CJK font installed (make install puts {CJK_FONTS[0]} there)")
+    images = np.zeros((2, 28, 28, 1), np.uint8)
+    grid = labelled_grid(images, ["预测：猫\n真实：狗", "真实：狗\n预测：猫"], [True, True], columns=2)
+    half = grid.shape[1] // 2
+    assert (grid[:, :half] != grid[:, half : 2 * half]).sum() > 50, "different words, different pixels"
