@@ -20,6 +20,7 @@ from core.errors import StudioError
 from core.export import EXPORT_DIR, read_manifest
 from core.files import read_json
 from core.formats import TFJS_LIBRARY, WEBDEMO_TEMPLATE, graph_model_artifacts
+from core.i18n import _
 from core.runs import RunInfo
 from core.runtimes import ROOT
 
@@ -45,7 +46,7 @@ def _own_files(component: str) -> dict[str, Path]:
 def live_sources() -> dict[str, Path]:
     """Each file of the Live page's camera component by the name it is served under."""
     if not TFJS_LIBRARY.is_file():
-        raise StudioError("The TF.js library file (tf.min.js) is missing: run 'make install' (npm ci).")
+        raise StudioError(_("The TF.js library file (tf.min.js) is missing: run 'make install' (npm ci)."))
     files = _own_files("live") | {name: WEBDEMO_TEMPLATE.parent / name for name in SHARED_FILES}
     return files | {"tf.min.js": TFJS_LIBRARY}
 

@@ -19,9 +19,10 @@ import numpy as np
 from core.config import StudioConfig
 from core.errors import StudioError
 from core.files import DiskFull, atomic_write_bytes
+from core.i18n import _, number
 from core.images import BadImage, decode_image
 from core.metrics import Evaluation, evaluate_predictions, softmax
-from core.runs import CLASSES_FILE, DAMAGED_FIX, TEST_DATA_FILE, RunInfo, read_class_names, read_config_checked
+from core.runs import CLASSES_FILE, TEST_DATA_FILE, RunInfo, read_class_names, read_config_checked
 from core.worker import is_out_of_memory, run_in_worker
 
 PREDICTIONS_FILE = "predictions.npz"
@@ -37,19 +38,24 @@ def load_run_model(run: RunInfo):
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as err:  # zip, h5 and deserialization errors all mean the same to the user
         raise StudioError(
-            f"The model file {path.name} of run '{run.name}' cannot be read ({type(err).__name__}: "
-            f"{_first_line(err, 200)}): {DAMAGED_FIX}."
+            _(
+                "The model file {file} of run '{name}' cannot be read ({error}): delete the run or train it again."
+            ).format(file=path.name, name=run.name, error=f"{type(err).__name__}: {_first_line(err, 200)}")
         ) from None
 
 
 def _first_line(err: BaseException, limit: int) -> str:
     text = str(err).strip()
-    return text.splitlines()[0][:limit] if text else "no detail"
+    return text.splitlines()[0][:limit] if text else _("no detail")
 
 
 def damaged_run(run: RunInfo, problem: str) -> StudioError:
     """The error for a run whose files cannot be used: what is wrong, in which file, and the fix."""
-    return StudioError(f"Run '{run.name}' is damaged: {problem}. {DAMAGED_FIX[0].upper()}{DAMAGED_FIX[1:]}.")
+    return StudioError(
+        _("Run '{name}' is damaged: {problem}. Delete the run or train it again.").format(
+            name=run.name, problem=problem
+        )
+    )
 
 
 MAX_UPLOADED_MODEL_BYTES = 500 * 1024 * 1024
@@ -66,8 +72,10 @@ def max_uploaded_params() -> int:
         return MAX_UPLOADED_PARAMS
     if not raw.isdigit() or int(raw) < 1:
         raise StudioError(
-            f"The server setting {MAX_UPLOADED_PARAMS_ENV}={raw!r} is not a whole number ≥ 1: fix it or unset it "
-            f"(the default is {MAX_UPLOADED_PARAMS:,})."
+            _(
+                "The server setting {variable}={value} is not a whole number ≥ 1: fix it or unset it "
+                "(the default is {default})."
+            ).format(variable=MAX_UPLOADED_PARAMS_ENV, value=repr(raw), default=number(MAX_UPLOADED_PARAMS))
         )
     return int(raw)
 
@@ -77,45 +85,88 @@ def check_uploaded_model(data: bytes, name: str, max_params: int | None = None) 
 
     Refuses, with a message about the file, what is not a Keras 3 ``.keras`` archive (empty, HDF5, not a ZIP,
     no config.json) and a model above the parameter cap (``max_params``, default :func:`max_uploaded_params`)."""
-    keras3 = f"save it with model.save('{Path(name).stem}.keras') in Keras 3"
+    stem = Path(name).stem
     if not name.lower().endswith(".keras"):
-        raise StudioError(f"'{name}' is not a .keras file: save the model with model.save('model.keras').")
+        raise StudioError(
+            _("'{name}' is not a .keras file: save the model with model.save('model.keras').").format(name=name)
+        )
     if len(data) > MAX_UPLOADED_MODEL_BYTES:
         raise StudioError(
-            f"'{name}' is {len(data) / 1e6:.0f} MB, over the {MAX_UPLOADED_MODEL_BYTES // 2**20} MB limit."
+            _("'{name}' is {size} MB, over the {limit} MB limit.").format(
+                name=name, size=number(len(data) / 1e6, 0), limit=number(MAX_UPLOADED_MODEL_BYTES // 2**20)
+            )
         )
     if not data:
-        raise StudioError(f"'{name}' is empty (0 bytes): upload the file again, or {keras3}.")
+        raise StudioError(
+            _(
+                "'{name}' is empty (0 bytes): upload the file again, or "
+                "save it with model.save('{stem}.keras') in Keras 3."
+            ).format(name=name, stem=stem)
+        )
     if data.startswith(HDF5_SIGNATURE):
-        raise StudioError(f"'{name}' is an HDF5 file, not a Keras 3 .keras archive: {keras3}.")
-    archive = "a ZIP archive with config.json, metadata.json and model.weights.h5"
+        raise StudioError(
+            _(
+                "'{name}' is an HDF5 file, not a Keras 3 .keras archive: "
+                "save it with model.save('{stem}.keras') in Keras 3."
+            ).format(name=name, stem=stem)
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = {info.filename: info for info in zf.infolist()}
             if "config.json" not in members:
-                found = ", ".join(sorted(members)[:5]) or "nothing"
-                raise StudioError(f"'{name}' is a ZIP without config.json (it holds {found}), not {archive}: {keras3}.")
+                found = ", ".join(sorted(members)[:5]) or _("nothing")
+                raise StudioError(
+                    _(
+                        "'{name}' is a ZIP without config.json (it holds {found}), not a ZIP archive with config.json, "
+                        "metadata.json and model.weights.h5: save it with model.save('{stem}.keras') in Keras 3."
+                    ).format(name=name, found=found, stem=stem)
+                )
             with zf.open("config.json") as member:
                 text = member.read(MAX_UPLOADED_CONFIG_BYTES + 1)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError):
-        raise StudioError(f"'{name}' is not a Keras 3 .keras archive ({archive}): {keras3}.") from None
+        raise StudioError(
+            _(
+                "'{name}' is not a Keras 3 .keras archive (a ZIP archive with config.json, metadata.json and "
+                "model.weights.h5): save it with model.save('{stem}.keras') in Keras 3."
+            ).format(name=name, stem=stem)
+        ) from None
     if len(text) > MAX_UPLOADED_CONFIG_BYTES:
         raise StudioError(
-            f"'{name}' has a config.json over {MAX_UPLOADED_CONFIG_BYTES // 2**20} MB: that is no plain Keras model."
+            _("'{name}' has a config.json over {limit} MB: that is no plain Keras model.").format(
+                name=name, limit=number(MAX_UPLOADED_CONFIG_BYTES // 2**20)
+            )
         )
     try:
         config = json.loads(text)
     except (ValueError, RecursionError):
-        raise StudioError(f"'{name}' has a damaged config.json (not JSON): {keras3}.") from None
+        raise StudioError(
+            _(
+                "'{name}' has a damaged config.json (not JSON): save it with model.save('{stem}.keras') in Keras 3."
+            ).format(name=name, stem=stem)
+        ) from None
     if not isinstance(config, dict):
-        raise StudioError(f"'{name}' has a config.json that describes no model: {keras3}.")
+        raise StudioError(
+            _(
+                "'{name}' has a config.json that describes no model: "
+                "save it with model.save('{stem}.keras') in Keras 3."
+            ).format(name=name, stem=stem)
+        )
     params = count_config_parameters(config)
     cap = max_params if max_params is not None else max_uploaded_params()
     if params > cap:
         raise StudioError(
-            f"'{name}' declares {params:,} parameters ({params * 4 / 1e9:.1f} GB of float32 weights), over the "
-            f"{cap:,} ({cap * 4 / 1e6:.0f} MB) an uploaded model may have on this server. Upload a smaller model, "
-            f"or ask the administrator to raise {MAX_UPLOADED_PARAMS_ENV}."
+            _(
+                "'{name}' declares {params} parameters ({gigabytes} GB of float32 weights), over the {cap} "
+                "({megabytes} MB) an uploaded model may have on this server. Upload a smaller model, or ask the "
+                "administrator to raise {variable}."
+            ).format(
+                name=name,
+                params=number(params),
+                gigabytes=number(params * 4 / 1e9, 1),
+                cap=number(cap),
+                megabytes=number(cap * 4 / 1e6, 0),
+                variable=MAX_UPLOADED_PARAMS_ENV,
+            )
         )
     return params
 
@@ -144,14 +195,24 @@ def load_uploaded_model(
             detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
             detail = detail.replace(str(path), name).replace(tmp, "")
             raise StudioError(
-                f"'{name}' cannot be loaded safely: {detail}. Only plain Keras layers are accepted "
-                "(safe mode refuses Lambda layers and custom code)."
+                _(
+                    "'{name}' cannot be loaded safely: {detail}. Only plain Keras layers are accepted "
+                    "(safe mode refuses Lambda layers and custom code)."
+                ).format(name=name, detail=detail)
             ) from None
     expected = (None, *image_shape)
     if tuple(model.input_shape) != expected or model.output_shape[-1] != num_classes:
         raise StudioError(
-            f"'{name}' takes {tuple(model.input_shape)} and gives {model.output_shape[-1]} outputs; this "
-            f"run's test images need {expected} and {num_classes} classes."
+            _(
+                "'{name}' takes {shape} and gives {outputs} outputs; this run's test images need {expected} and "
+                "{classes} classes."
+            ).format(
+                name=name,
+                shape=tuple(model.input_shape),
+                outputs=model.output_shape[-1],
+                expected=expected,
+                classes=num_classes,
+            )
         )
     return model
 
@@ -188,7 +249,7 @@ def score_uploaded_model(
         images,
         num_classes,
         max_params,
-        request=f"The uploaded model '{name}'",
+        request=_("The uploaded model '{name}'").format(name=name),
         memory_mb=memory_mb,
         timeout=timeout,
     )
@@ -398,15 +459,18 @@ def load_test_data(run: RunInfo) -> tuple[np.ndarray, np.ndarray, list[str]]:
     naming the damaged file)."""
     path = run.path / TEST_DATA_FILE
     if not path.is_file():
-        raise damaged_run(run, f"{TEST_DATA_FILE} is missing")
+        raise damaged_run(run, _("{file} is missing").format(file=TEST_DATA_FILE))
     try:
         with np.load(path, allow_pickle=False) as data:
             images, labels = np.asarray(data["images"]), np.asarray(data["labels"])
     except KeyError as err:
-        raise damaged_run(run, f"{TEST_DATA_FILE} has no {err} array") from None
+        raise damaged_run(run, _("{file} has no {array} array").format(file=TEST_DATA_FILE, array=err)) from None
     except Exception as err:  # a truncated zip, a bad CRC, pickled objects, not a NumPy file at all
         raise damaged_run(
-            run, f"{TEST_DATA_FILE} is truncated or not a NumPy archive ({type(err).__name__}: {_first_line(err, 120)})"
+            run,
+            _("{file} is truncated or not a NumPy archive ({error})").format(
+                file=TEST_DATA_FILE, error=f"{type(err).__name__}: {_first_line(err, 120)}"
+            ),
         ) from None
     names, problem = read_class_names(run.path)
     if problem:
@@ -421,12 +485,25 @@ def load_test_data(run: RunInfo) -> tuple[np.ndarray, np.ndarray, list[str]]:
     ):
         raise damaged_run(
             run,
-            f"{TEST_DATA_FILE} holds images of shape {images.shape} ({images.dtype}) and labels of shape "
-            f"{labels.shape} ({labels.dtype}), not one whole-number label per image",
+            _(
+                "{file} holds images of shape {images} ({image_type}) and labels of shape {labels} ({label_type}), "
+                "not one whole-number label per image"
+            ).format(
+                file=TEST_DATA_FILE,
+                images=images.shape,
+                image_type=images.dtype,
+                labels=labels.shape,
+                label_type=labels.dtype,
+            ),
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
         bad = int(labels.min() if labels.min() < 0 else labels.max())
-        raise damaged_run(run, f"{CLASSES_FILE} lists {len(names)} classes but {TEST_DATA_FILE} has label {bad}")
+        raise damaged_run(
+            run,
+            _("{classes_file} lists {count} classes but {file} has label {label}").format(
+                classes_file=CLASSES_FILE, count=len(names), file=TEST_DATA_FILE, label=bad
+            ),
+        )
     return images, labels.astype(np.int64), names
 
 
@@ -443,12 +520,24 @@ def check_model_fits(run: RunInfo, model, images: np.ndarray, names: list[str]) 
     try:
         outputs, inputs = model.output_shape[-1], tuple(model.input_shape[1:])
     except (AttributeError, TypeError, IndexError):  # several inputs or outputs: not a model this app trains
-        raise damaged_run(run, f"{run.model_path().name} is not a one-input, one-output classifier") from None
+        raise damaged_run(
+            run, _("{file} is not a one-input, one-output classifier").format(file=run.model_path().name)
+        ) from None
     if outputs != len(names):
-        raise damaged_run(run, f"{CLASSES_FILE} lists {len(names)} classes but the model outputs {outputs}")
+        raise damaged_run(
+            run,
+            _("{classes_file} lists {count} classes but the model outputs {outputs}").format(
+                classes_file=CLASSES_FILE, count=len(names), outputs=outputs
+            ),
+        )
     shape = images.shape[1:]
     if len(inputs) != len(shape) or any(m not in (None, d) for m, d in zip(inputs, shape, strict=True)):
-        raise damaged_run(run, f"{TEST_DATA_FILE} holds images of shape {shape} but the model takes {inputs}")
+        raise damaged_run(
+            run,
+            _("{file} holds images of shape {shape} but the model takes {inputs}").format(
+                file=TEST_DATA_FILE, shape=shape, inputs=inputs
+            ),
+        )
 
 
 def probabilities(model, images: np.ndarray, logits: bool) -> np.ndarray:
@@ -479,7 +568,7 @@ def cached_probabilities(run: RunInfo, model=None, test_data: tuple | None = Non
     """Class probabilities for the run's test images, computed once per model file and kept in the run; a
     cache that fails to load or does not fit the test split is recomputed."""
     stamp = model_file_stamp(run)
-    images, _, names = test_data if test_data is not None else load_test_data(run)
+    images, _labels, names = test_data if test_data is not None else load_test_data(run)
     cache = run.path / PREDICTIONS_FILE
     if (probs := _cached(cache, stamp, len(images), len(names))) is not None:
         return probs
@@ -499,7 +588,7 @@ def cached_probabilities(run: RunInfo, model=None, test_data: tuple | None = Non
 def evaluate_run(run: RunInfo) -> Evaluation:
     """The run's evaluation on its own test split (predictions from the cache when the model is unchanged)."""
     test_data = load_test_data(run)
-    _, labels, names = test_data
+    _images, labels, names = test_data
     return evaluate_predictions(labels, cached_probabilities(run, test_data=test_data), names)
 
 
@@ -511,7 +600,9 @@ def predict_image(model, data: bytes, image_shape: tuple[int, int, int], logits:
     the exports' web demo and snippets do it (decoded in full, then core.images.RESIZE_METHOD)."""
     size, channels = image_shape[0], image_shape[-1]
     try:
-        pixels, _ = decode_image(data, size, channels, draft=False)
+        pixels, _info = decode_image(data, size, channels, draft=False)
     except BadImage as err:
-        raise StudioError(f"That file cannot be used: {err}. Upload a PNG, JPEG, BMP or GIF image.") from None
+        raise StudioError(
+            _("That file cannot be used: {problem}. Upload a PNG, JPEG, BMP or GIF image.").format(problem=err)
+        ) from None
     return probabilities(model, pixels[None], logits)[0], pixels

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import StudioError
+from core.i18n import _
 
 
 def last_conv_layer(model):
@@ -13,7 +14,7 @@ def last_conv_layer(model):
         shape = getattr(layer, "output", None)
         if shape is not None and len(shape.shape) == 4 and layer.__class__.__name__ not in ("InputLayer", "Rescaling"):
             return layer
-    raise StudioError("This model has no convolutional layer, so Grad-CAM has nothing to show.")
+    raise StudioError(_("This model has no convolutional layer, so Grad-CAM has nothing to show."))
 
 
 def grad_cam(model, images: np.ndarray, class_index: np.ndarray | None = None) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 from core.errors import StudioError
 from core.evaluation import PREDICT_BATCH, load_test_data, model_file_stamp
 from core.files import DiskFull, atomic_write_bytes
+from core.i18n import _, ngettext
 from core.runs import RunInfo
 
 FEATURE_MAP_FILE = "feature_map.npz"
@@ -45,7 +46,7 @@ def feature_layer(model):
 
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     if not dense:
-        raise StudioError("This model has no Dense layer at its end, so it has no penultimate features to map.")
+        raise StudioError(_("This model has no Dense layer at its end, so it has no penultimate features to map."))
     return dense[-1]
 
 
@@ -68,7 +69,13 @@ def project(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     count = len(features)
     if count < 3:
-        raise StudioError(f"The test split has {count} images: a feature map needs at least 3.")
+        raise StudioError(
+            ngettext(
+                "The test split has {count} image: a feature map needs at least 3.",
+                "The test split has {count} images: a feature map needs at least 3.",
+                count,
+            ).format(count=count)
+        )
     perplexity = min(TSNE_PERPLEXITY, (count - 1) / 3)
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=SEED)
     # One thread: t-SNE's OpenMP threads fight for a busy server's cores (measured 16x slower at load 8 on two
@@ -102,7 +109,7 @@ def _cached(cache, stamp: str, count: int) -> FeatureMap | None:
 def feature_map(run: RunInfo, model) -> FeatureMap:
     """The run's feature map for its current model file: from the run folder's cache, else computed and kept."""
     stamp = model_file_stamp(run)
-    images, _, _ = load_test_data(run)
+    images, _labels, _names = load_test_data(run)
     cache = run.path / FEATURE_MAP_FILE
     if (found := _cached(cache, stamp, len(images))) is not None:
         return found

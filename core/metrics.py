@@ -101,7 +101,7 @@ def evaluate_predictions(labels: np.ndarray, probs: np.ndarray, class_names: lis
     ]
     averages = {}
     for average in ("macro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(
+        p, r, f, _support = precision_recall_fscore_support(
             labels, predicted, labels=classes, average=average, zero_division=0
         )
         averages[average] = {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(support.sum())}

@@ -10,6 +10,7 @@ import streamlit.components.v1 as components
 from core.charts import prediction_figure
 from core.components import component_folder, feature_map_sources
 from core.featuremap import FeatureMap, thumbnails
+from core.i18n import _, language, ngettext, number, percent
 from core.metrics import Evaluation
 from core.runs import find_run
 from ui.jobs import manager
@@ -19,10 +20,29 @@ _map = components.declare_component("feature_map", path=str(component_folder("fe
 PICKED_SIZE = 160  # pixels: the clicked image beside the map
 
 
-@st.cache_data(max_entries=8, show_spinner="Placing the test images by their features (PCA and t-SNE)…")
-def cached_feature_map(run_dir: str, stamp: str) -> FeatureMap:
+@st.cache_data(max_entries=8, show_spinner=False)
+def _cached_feature_map(run_dir: str, stamp: str, lang: str) -> FeatureMap:
     run = find_run(manager().workspace, run_dir)
-    return served("feature_map", str(run.path), request="Feature map")
+    return served("feature_map", str(run.path), request=_("Feature map"))
+
+
+def cached_feature_map(run_dir: str, stamp: str) -> FeatureMap:
+    """The run's feature map (numbers only; the spinner and any error in the visitor's language)."""
+    with st.spinner(_("Placing the test images by their features (PCA and t-SNE)…")):
+        return _cached_feature_map(run_dir, stamp, language())
+
+
+def map_words(fmap: FeatureMap) -> dict[str, str]:
+    """Every word the component shows, in the visitor's language ({placeholders} it fills per dot)."""
+    return {
+        "lang": language(),
+        "title": _("CNN Studio feature map"),
+        "legend": _("true class"),
+        "pca_x": _("PCA axis 1 ({share} of the variance)").format(share=percent(float(fmap.explained[0]), 0)),
+        "pca_y": _("PCA axis 2 ({share})").format(share=percent(float(fmap.explained[1]), 0)),
+        "tip_true": _("true: {true}"),
+        "tip_predicted": _("predicted: {predicted} ({confidence})"),
+    }
 
 
 def _coordinates(points: np.ndarray) -> list[list[float]]:
@@ -36,7 +56,11 @@ def feature_map_block(run_dir: str, stamp: str, evaluation: Evaluation, images: 
     thumbs = thumbnails(images[shown])
     names = evaluation.class_names
     wrong = int(np.sum(evaluation.predicted[shown] != evaluation.labels[shown]))
-    note = f"{len(shown):,} test images · {wrong:,} misclassified (✕) · hover a dot to see it, click to open it"
+    note = ngettext(
+        "{count} test image · {wrong} misclassified (✕) · hover a dot to see it, click to open it",
+        "{count} test images · {wrong} misclassified (✕) · hover a dot to see it, click to open it",
+        len(shown),
+    ).format(count=number(len(shown)), wrong=number(wrong))
     left, right = st.columns([3, 1])
     with left:
         picked = _map(
@@ -51,21 +75,28 @@ def feature_map_block(run_dir: str, stamp: str, evaluation: Evaluation, images: 
             thumbs=thumbs.tobytes(),
             thumb_shape=list(thumbs.shape[1:]),
             note=note,
-            key=f"feature_map_{stamp}",
+            words=map_words(fmap),
+            key=f"feature_map_{stamp}_{language()}",
             default=None,
         )
     st.caption(
-        f"Each dot is a test image, placed by the {fmap.layer!r} layer's output: the features the model's last "
-        "layer classifies. t-SNE keeps images with similar features together; PCA shows the two directions in "
-        "which they vary most. A class that forms its own cluster is one the model has learned to tell apart."
+        _(
+            "Each dot is a test image, placed by the '{layer}' layer's output: the features the model's last "
+            "layer classifies. t-SNE keeps images with similar features together; PCA shows the two directions in "
+            "which they vary most. A class that forms its own cluster is one the model has learned to tell apart."
+        ).format(layer=fmap.layer)
     )
     with right:
         if not picked or not isinstance(picked.get("index"), int) or not 0 <= picked["index"] < len(images):
-            st.caption("Click a dot to see its image and the model's prediction here.")
+            st.caption(_("Click a dot to see its image and the model's prediction here."))
             return
         i = picked["index"]
         image = images[i] if images.shape[-1] == 3 else images[i][..., 0]
         truth, guess = names[evaluation.labels[i]], names[evaluation.predicted[i]]
-        st.image(image, width=PICKED_SIZE, caption=f"Test image {i:,}: true class {truth}")
-        (st.success if truth == guess else st.error)(f"Predicted {guess} ({evaluation.confidence[i]:.0%})")
+        caption = _("Test image {index}: true class {true}").format(index=number(i), true=truth)
+        st.image(image, width=PICKED_SIZE, caption=caption)
+        verdict = _("Predicted {predicted} ({confidence})").format(
+            predicted=guess, confidence=percent(evaluation.confidence[i], 0)
+        )
+        (st.success if truth == guess else st.error)(verdict)
         st.plotly_chart(prediction_figure(evaluation.probabilities[i], names), key="feature_map_prediction")

@@ -1,7 +1,9 @@
 // The feature map (a Streamlit component, Streamlit's protocol by postMessage): one Plotly trace per true class,
 // misclassified images drawn as crosses; hovering a dot shows its thumbnail (pixels sent as bytes, drawn on a
 // canvas), clicking a dot sends {index, at} back to the app, which shows that image and its prediction.
-// Class names are shown as text (textContent, Plotly's escaped labels), never as HTML.
+// Class names are shown as text (textContent, Plotly's escaped labels), never as HTML. Every word shown comes
+// from the app in the page's language (args.words: its legend, axis titles, tooltip lines with {placeholders}
+// filled here with a class name or a percentage); this file holds no words of its own.
 "use strict";
 
 (function () {
@@ -16,6 +18,11 @@
 
   function fitHeight() {
     send("streamlit:setFrameHeight", { height: Math.ceil(document.documentElement.scrollHeight) + 4 });
+  }
+
+  // A message from the app with its {name} placeholders replaced (values as text, shown with textContent).
+  function fill(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, (match, key) => (key in values ? String(values[key]) : match));
   }
 
   function escapeText(text) {
@@ -58,14 +65,14 @@
       margin: { l: 10, r: 10, t: 10, b: 10 },
       xaxis: { ...axis },
       yaxis: { ...axis },
-      legend: { title: { text: "true class" }, itemsizing: "constant" },
+      legend: { title: { text: escapeText(data.words.legend) }, itemsizing: "constant" },
       hovermode: "closest",
       dragmode: "pan",
       plot_bgcolor: "#fafafa",
     };
     if (method === "pca") {
-      layout.xaxis.title.text = `PCA axis 1 (${(data.explained[0] * 100).toFixed(0)}% of the variance)`;
-      layout.yaxis.title.text = `PCA axis 2 (${(data.explained[1] * 100).toFixed(0)}%)`;
+      layout.xaxis.title.text = escapeText(data.words.pca_x);
+      layout.yaxis.title.text = escapeText(data.words.pca_y);
       layout.margin = { l: 40, r: 10, t: 10, b: 40 };
     }
     const config = { displaylogo: false, responsive: true, scrollZoom: true, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
@@ -95,8 +102,9 @@
       if (className) node.className = className;
       text.append(node);
     };
-    line(`true: ${truth}`);
-    line(`predicted: ${guess} (${(data.confidence[i] * 100).toFixed(0)}%)`, truth === guess ? "" : "wrong");
+    const confidence = `${(data.confidence[i] * 100).toFixed(0)}%`;
+    line(fill(data.words.tip_true, { true: truth }));
+    line(fill(data.words.tip_predicted, { predicted: guess, confidence }), truth === guess ? "" : "wrong");
     const tip = $("tip");
     tip.hidden = false;
     const x = Math.min(event.clientX + 14, window.innerWidth - tip.offsetWidth - 4);
@@ -107,6 +115,8 @@
 
   async function start(args) {
     data = { ...args };
+    document.documentElement.lang = data.words.lang;
+    document.title = data.words.title;
     const note = $("note");
     note.textContent = args.note;
     await draw();
