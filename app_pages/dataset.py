@@ -1,10 +1,9 @@
 """Dataset page: pick a source, explore the images, choose the split and preview augmentation."""
 
-import pandas as pd
 import streamlit as st
 
 from core.access import Action
-from core.charts import channel_names, class_counts_figure, pixel_histogram_figure, sample_grid_figure
+from core.charts import class_counts_figure, pixel_histogram_figure, sample_grid_figure
 from core.config import field_info
 from core.data import (
     KERAS_ARCHIVES,
@@ -14,12 +13,19 @@ from core.data import (
     mosaic,
     roots_text,
     sample_indices,
-    size_summary,
     split_dataset,
 )
 from core.errors import StudioError
+from core.i18n import _, number
 from ui.access import can
-from ui.data import augmentation_preview, current_dataset, planned_caption
+from ui.data import (
+    augmentation_preview,
+    current_dataset,
+    planned_caption,
+    skipped_files,
+    split_table,
+    statistics_tables,
+)
 from ui.state import config, field_group, field_widget
 from ui.uploads import class_images_editor, keras_archive_uploader, zip_uploader
 
@@ -27,8 +33,8 @@ SAMPLES_PER_CLASS = 8
 MAX_GRID_CLASSES = 20
 
 cfg = config()
-st.title("Dataset")
-st.caption("Bring images, look at them, and choose how they are split and augmented. Every page uses this choice.")
+st.title(_("Dataset"))
+st.caption(_("Bring images, look at them, and choose how they are split and augmented. Every page uses this choice."))
 
 
 def on_source_change() -> None:
@@ -56,17 +62,17 @@ ready = True
 if source == "zip":
     ready = zip_uploader(cfg.data)
 elif source == "folder":
-    field_widget("data.path", "Folder on the server", placeholder="/data/flowers")
+    field_widget("data.path", _("Folder on the server"), placeholder="/data/flowers")
     st.caption(roots_text(data_roots()))  # the folders the admin allows, and how to add one
     if not cfg.data.path:
-        st.info("Type the path of a folder on the server that holds one subfolder per class.")
+        st.info(_("Type the path of a folder on the server that holds one subfolder per class."))
         ready = False
 elif source == "images":
     ready = class_images_editor()
 if not ready:
     st.stop()
 if note := planned_caption(cfg.data):
-    size_note.caption(f"In memory: {note}")
+    size_note.caption(_("In memory: {size}").format(size=note))
 
 try:
     dataset = current_dataset(cfg.data)
@@ -80,13 +86,11 @@ if dataset.streamed_note:  # a folder over the memory budget: explored from a sa
     st.info(dataset.streamed_note)
 # --- Overview ---------------------------------------------------------------------------------------
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("Images", f"{len(dataset.labels):,}")
-m2.metric("Classes", dataset.num_classes)
-m3.metric("Image shape", "×".join(map(str, dataset.image_shape)))
-m4.metric("Skipped files", len(dataset.skipped))
-if dataset.skipped:
-    with st.expander(f"{len(dataset.skipped)} files were skipped — the rest loaded"):
-        st.dataframe(pd.DataFrame(dataset.skipped, columns=["file", "reason"]), hide_index=True, width="stretch")
+m1.metric(_("Images"), number(len(dataset.labels)))
+m2.metric(_("Classes"), dataset.num_classes)
+m3.metric(_("Image shape"), "×".join(map(str, dataset.image_shape)))
+m4.metric(_("Skipped files"), len(dataset.skipped))
+skipped_files(dataset)
 
 # --- Samples, the payoff first, beside the class counts -----------------------------------------------
 samples, counts = st.columns([3, 2])
@@ -94,7 +98,7 @@ with samples:
     shown = list(range(min(dataset.num_classes, MAX_GRID_CLASSES)))
     if dataset.num_classes > MAX_GRID_CLASSES:
         names = st.multiselect(
-            "Classes to show", dataset.class_names, default=dataset.class_names[:10], key="grid_classes"
+            _("Classes to show"), dataset.class_names, default=dataset.class_names[:10], key="grid_classes"
         )
         shown = [dataset.class_names.index(n) for n in names] or shown[:10]
     picks = sample_indices(dataset.labels, dataset.num_classes, SAMPLES_PER_CLASS, seed=cfg.data.seed)
@@ -107,29 +111,23 @@ with counts:
     st.plotly_chart(class_counts_figure(dataset.class_names, dataset.class_counts()), key="class_counts_chart")
 
 # --- Statistics -------------------------------------------------------------------------------------
-st.subheader("Image and channel statistics")
+st.subheader(_("Image and channel statistics"))
 stats = channel_stats(dataset.images)
 s1, s2 = st.columns([1, 2])
 with s1:
-    st.table(pd.DataFrame(size_summary(dataset).items(), columns=["property", "value"]).set_index("property"))
-    per_channel = {
-        "mean": [f"{v:.1f}" for v in stats.mean],  # as text: st.table would print every float with 4 decimals
-        "std": [f"{v:.1f}" for v in stats.std],
-        "mean (0–1)": [f"{v / 255:.3f}" for v in stats.mean],
-        "std (0–1)": [f"{v / 255:.3f}" for v in stats.std],
-    }
-    st.table(pd.DataFrame(per_channel, index=pd.Index(channel_names(len(stats.mean)), name="channel")))
+    statistics_tables(dataset, stats)
 with s2:
     st.plotly_chart(pixel_histogram_figure(stats.histograms), key="pixel_histogram")
 
 # --- Split ------------------------------------------------------------------------------------------
-st.subheader("Train / validation / test split")
+st.subheader(_("Train / validation / test split"))
 p1, p2, p3 = st.columns(3)
 with p1:
     field_widget("data.val_split")
 with p2:
     if dataset.official_test is not None:
-        field_widget("data.use_official_test", f"Use the official test set ({len(dataset.official_test):,} images)")
+        official = _("Use the official test set ({count} images)").format(count=number(len(dataset.official_test)))
+        field_widget("data.use_official_test", official)
     if dataset.official_test is None or not cfg.data.use_official_test:
         field_widget("data.test_split")
 with p3:
@@ -139,12 +137,10 @@ try:
 except StudioError as err:
     st.error(str(err))
 else:
-    table = pd.DataFrame(split.counts(dataset.labels, dataset.num_classes), index=dataset.class_names)
-    table.loc["total"] = table.sum()
-    st.caption("Stratified: every class keeps its share in each split. The same seed gives the same split.")
-    st.dataframe(table, width="stretch", key="split_table")
+    st.caption(_("Stratified: every class keeps its share in each split. The same seed gives the same split."))
+    st.dataframe(split_table(dataset, split), width="stretch", key="split_table")
 
 # --- Augmentation -----------------------------------------------------------------------------------
-st.subheader("Augmentation (training only)")
+st.subheader(_("Augmentation (training only)"))
 field_group("augment", columns=5)
 augmentation_preview(dataset, cfg.augment, cfg.data.seed)

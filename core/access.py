@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.errors import StudioError
+from core.i18n import N_, _
 
 USER_HEADER_ENV = "CNN_STUDIO_USER_HEADER"
 ADMINS_ENV = "CNN_STUDIO_ADMINS"
@@ -47,6 +48,26 @@ class Action(StrEnum):
     def on_a_run(self) -> bool:
         return self in (Action.RENAME, Action.DELETE, Action.STOP)
 
+    def text(self) -> str:
+        """The action as a person reads it, in the current language (a verb phrase)."""
+        return _(ACTION_NAMES[self])
+
+
+# What people read for a role and an action (the values stay the settings' words).
+ROLE_NAMES = {"admin": N_("admin"), "editor": N_("editor"), "viewer": N_("viewer")}
+ACTION_NAMES = {
+    "train": N_("train"),
+    "read server folders": N_("read server folders"),
+    "rename": N_("rename"),
+    "delete": N_("delete"),
+    "stop": N_("stop"),
+}
+
+
+def role_text(role: Role | str) -> str:
+    """A role as a person reads it, in the current language."""
+    return _(ROLE_NAMES.get(str(role), str(role)))
+
 
 def _names(text: str | None) -> frozenset[str]:
     return frozenset(name.strip() for name in (text or "").split(",") if name.strip())
@@ -72,7 +93,9 @@ class AccessPolicy:
             default = Role(raw_default)
         except ValueError:
             raise StudioError(
-                f"{DEFAULT_ROLE_ENV}={raw_default!r} is not a role: use one of {', '.join(r.value for r in Role)}."
+                _("{setting} is not a role: use one of {roles}.").format(
+                    setting=f"{DEFAULT_ROLE_ENV}={raw_default!r}", roles=", ".join(r.value for r in Role)
+                )
             ) from None
         return cls(
             enabled=login or any(env.get(name, "").strip() for name in SETTINGS),
@@ -109,15 +132,30 @@ class AccessPolicy:
 
     def refusal(self, user: str | None, action: Action, owner: str | None = None) -> str:
         """Why ``action`` is refused, and what to do about it."""
-        who = f"'{user}'" if user else "an anonymous visitor"
         role = self.role_of(user)
         if role == Role.VIEWER:
-            fix = "sign in" if user is None else f"ask an admin to add you to {EDITORS_ENV} (or {ADMINS_ENV})"
-            return f"You are {who}, a viewer on this server: viewers cannot {action}. To {action}, {fix}."
-        return (
-            f"You are {who}, an editor: you can {action} only the runs you started, and this one belongs to "
-            f"{owner or 'nobody recorded (an older run)'}. Ask its owner or an admin ({ADMINS_ENV})."
-        )
+            if user is None:
+                message = _(
+                    "You are an anonymous visitor, a viewer on this server: viewers cannot {action}. "
+                    "To {action}, sign in."
+                )
+            else:
+                message = _(
+                    "You are '{user}', a viewer on this server: viewers cannot {action}. To {action}, ask an admin "
+                    "to add you to {editors} (or {admins})."
+                )
+            return message.format(user=user, action=action.text(), editors=EDITORS_ENV, admins=ADMINS_ENV)
+        if owner:
+            message = _(
+                "You are '{user}', an editor: you can {action} only the runs you started, and this one belongs to "
+                "{owner}. Ask its owner or an admin ({admins})."
+            )
+        else:
+            message = _(
+                "You are '{user}', an editor: you can {action} only the runs you started, and this one belongs to "
+                "nobody recorded (an older run). Ask an admin ({admins})."
+            )
+        return message.format(user=user, action=action.text(), owner=owner, admins=ADMINS_ENV)
 
     def check(self, user: str | None, action: Action, owner: str | None = None) -> None:
         if not self.can(user, action, owner):

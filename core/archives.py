@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 
 from core.errors import StudioError
+from core.i18n import _, number
 from core.images import is_system_file
 
 MAX_ZIP_ENTRIES = 200_000
@@ -44,9 +45,13 @@ def open_zip(source: str | Path | bytes | BinaryIO, label: str) -> zipfile.ZipFi
             source = io.BytesIO(source)
         return zipfile.ZipFile(source)
     except FileNotFoundError:
-        raise StudioError(f"ZIP file '{label}' does not exist. Check the path.") from None
+        raise StudioError(_("ZIP file '{name}' does not exist. Check the path.").format(name=label)) from None
     except (zipfile.BadZipFile, OSError) as err:
-        raise StudioError(f"'{label}' is not a readable ZIP archive ({err}). Zip the class folders again.") from None
+        raise StudioError(
+            _("'{name}' is not a readable ZIP archive ({reason}). Zip the class folders again.").format(
+                name=label, reason=err
+            )
+        ) from None
 
 
 def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], list[tuple[str, str]]]:
@@ -58,20 +63,25 @@ def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], lis
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > MAX_ZIP_ENTRIES:
         raise StudioError(
-            f"ZIP '{label}' has {len(infos)} entries, over the limit of {MAX_ZIP_ENTRIES}: "
-            "split it into smaller archives."
+            _("ZIP '{name}' has {count} entries, over the limit of {limit}: split it into smaller archives.").format(
+                name=label, count=len(infos), limit=MAX_ZIP_ENTRIES
+            )
         )
     total = sum(i.file_size for i in infos)
     if total > MAX_ZIP_TOTAL_BYTES:
         raise StudioError(
-            f"ZIP '{label}' expands to {total / 1024**3:.1f} GiB, over the limit of "
-            f"{MAX_ZIP_TOTAL_BYTES / 1024**3:.0f} GiB: split it or resize the images first."
+            _(
+                "ZIP '{name}' expands to {size} GiB, over the limit of {limit} GiB: split it or resize the images "
+                "first."
+            ).format(name=label, size=f"{total / 1024**3:.1f}", limit=f"{MAX_ZIP_TOTAL_BYTES / 1024**3:.0f}")
         )
     encrypted = sum(bool(i.flag_bits & ENCRYPTED_FLAG) for i in infos)
     if infos and encrypted == len(infos):
         raise StudioError(
-            f"ZIP '{label}' is password-protected: all {len(infos)} of its files are encrypted, and CNN Studio "
-            "reads no passwords. Zip the class folders again without a password."
+            _(
+                "ZIP '{name}' is password-protected: all {count} of its files are encrypted, and CNN Studio reads no "
+                "passwords. Zip the class folders again without a password."
+            ).format(name=label, count=number(len(infos)))
         )
     skipped: list[tuple[str, str]] = []
     kept: list[tuple[list[str], zipfile.ZipInfo]] = []
@@ -79,13 +89,16 @@ def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], lis
         name = info.filename.replace("\\", "/")
         parts = [p for p in name.split("/") if p not in ("", ".")]
         if name.startswith("/") or (len(name) > 1 and name[1] == ":") or ".." in parts:
-            skipped.append((info.filename, "unsafe path (absolute or with '..'); not read"))
+            skipped.append((info.filename, _("unsafe path (absolute or with '..'); not read")))
         elif is_system_file(name):
-            skipped.append((info.filename, "system file, not an image"))
+            skipped.append((info.filename, _("system file, not an image")))
         elif info.flag_bits & ENCRYPTED_FLAG:
-            skipped.append((info.filename, "encrypted (password-protected); add it to the ZIP without a password"))
+            skipped.append((info.filename, _("encrypted (password-protected); add it to the ZIP without a password")))
         elif info.file_size > MAX_ZIP_ENTRY_BYTES:
-            skipped.append((info.filename, f"{info.file_size} bytes, over the per-file limit of {MAX_ZIP_ENTRY_BYTES}"))
+            reason = _("{size} bytes, over the per-file limit of {limit}").format(
+                size=info.file_size, limit=MAX_ZIP_ENTRY_BYTES
+            )
+            skipped.append((info.filename, reason))
         elif info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
             info.compress_size, 1
         ):
@@ -93,19 +106,21 @@ def scan_class_zip(zf: zipfile.ZipFile, label: str) -> tuple[list[ZipEntry], lis
             skipped.append(
                 (
                     info.filename,
-                    f"compression ratio {ratio:.0f}:1 over {MAX_COMPRESSION_RATIO}:1, refused as a ZIP bomb",
+                    _("compression ratio {ratio}:1 over {limit}:1, refused as a ZIP bomb").format(
+                        ratio=f"{ratio:.0f}", limit=MAX_COMPRESSION_RATIO
+                    ),
                 )
             )
         else:
             kept.append((parts, info))
     # A ZIP of a folder holds root/class/file: drop a root folder that every entry shares.
-    while kept and all(len(p) >= 3 for p, _ in kept) and len({p[0] for p, _ in kept}) == 1:
+    while kept and all(len(p) >= 3 for p, _i in kept) and len({p[0] for p, _i in kept}) == 1:
         kept = [(p[1:], i) for p, i in kept]
     entries = []
     for parts, info in kept:
         if len(parts) < 2:
             skipped.append(
-                (info.filename, "not inside a class folder; put each image in a folder named after its class")
+                (info.filename, _("not inside a class folder; put each image in a folder named after its class"))
             )
         else:
             entries.append(ZipEntry(parts[0], posixpath.join(*parts), info))
@@ -156,10 +171,16 @@ def read_mnist_npz(source: str | Path | bytes, label: str = "mnist.npz") -> Arra
             arrays = tuple(np.asarray(f[k]) for k in ("x_train", "y_train", "x_test", "y_test"))
     except KeyError as err:
         raise StudioError(
-            f"'{label}' has no array {err}: expected x_train, y_train, x_test, y_test as in mnist.npz."
+            _("'{name}' has no array {array}: expected x_train, y_train, x_test, y_test as in mnist.npz.").format(
+                name=label, array=err
+            )
         ) from None
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise StudioError(f"'{label}' is not a readable .npz archive ({err}). Use the original mnist.npz.") from None
+        raise StudioError(
+            _("'{name}' is not a readable .npz archive ({reason}). Use the original mnist.npz.").format(
+                name=label, reason=err
+            )
+        ) from None
     x_train, y_train, x_test, y_test = arrays
     _check_pairs(label, x_train, y_train, x_test, y_test, ndim=3)
     return x_train.astype(np.uint8), y_train, x_test.astype(np.uint8), y_test
@@ -178,13 +199,17 @@ def read_fashion_mnist(files: dict[str, bytes]) -> Arrays:
     missing = [name for name in FASHION_FILES if name not in files]
     if missing:
         raise StudioError(
-            f"Fashion-MNIST needs the four files {', '.join(FASHION_FILES)}; missing: {', '.join(missing)}."
+            _("Fashion-MNIST needs the four files {files}; missing: {missing}.").format(
+                files=", ".join(FASHION_FILES), missing=", ".join(missing)
+            )
         )
     try:
         y_train, x_train, y_test, x_test = (_read_idx(name, files[name]) for name in FASHION_FILES)
     except (OSError, EOFError, ValueError) as err:
         raise StudioError(
-            f"A Fashion-MNIST file is not a gzipped IDX file ({err}). Use the original downloads."
+            _("A Fashion-MNIST file is not a gzipped IDX file ({reason}). Use the original downloads.").format(
+                reason=err
+            )
         ) from None
     _check_pairs("Fashion-MNIST", x_train, y_train, x_test, y_test, ndim=3)
     return x_train, y_train, x_test, y_test
@@ -212,13 +237,19 @@ def read_cifar_tar(source: str | Path | bytes, fine: bool = True, label: str = "
 
             def load(name: str) -> dict:
                 if name not in members:
-                    raise StudioError(f"'{label}' has no member '{name}': it is not a CIFAR python archive.")
+                    raise StudioError(
+                        _("'{archive}' has no member '{name}': it is not a CIFAR python archive.").format(
+                            archive=label, name=name
+                        )
+                    )
                 return _unpickle(tar.extractfile(members[name]).read())
 
             return _cifar_arrays(load, fine, label)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise StudioError(
-            f"'{label}' is not a readable .tar.gz archive ({err}). Use the original CIFAR python archive."
+            _("'{name}' is not a readable .tar.gz archive ({reason}). Use the original CIFAR python archive.").format(
+                name=label, reason=err
+            )
         ) from None
 
 
@@ -228,7 +259,11 @@ def read_cifar_dir(folder: Path, fine: bool = True) -> Arrays:
     def load(name: str) -> dict:
         path = folder / name
         if not path.is_file():
-            raise StudioError(f"'{path}' is missing: the CIFAR folder is incomplete. Delete it and download again.")
+            raise StudioError(
+                _("'{path}' is missing: the CIFAR folder is incomplete. Delete it and download again.").format(
+                    path=path
+                )
+            )
         return _unpickle(path.read_bytes())
 
     return _cifar_arrays(load, fine, str(folder))
@@ -252,7 +287,9 @@ def _cifar_arrays(load, fine: bool, label: str) -> Arrays:
         y_train = np.concatenate([np.asarray(b[key]) for b in batches])
         x_test, y_test = _cifar_images(test), np.asarray(test[key])
     except (KeyError, TypeError, ValueError, pickle.UnpicklingError) as err:
-        raise StudioError(f"'{label}' holds batches that are not CIFAR data ({err}).") from None
+        raise StudioError(
+            _("'{name}' holds batches that are not CIFAR data ({reason}).").format(name=label, reason=err)
+        ) from None
     _check_pairs(label, x_train, y_train, x_test, y_test, ndim=4)
     return x_train, y_train, x_test, y_test
 
@@ -269,6 +306,9 @@ def _unpickle(raw: bytes) -> dict:
 def _check_pairs(label: str, x_train, y_train, x_test, y_test, ndim: int) -> None:
     for x, y, part in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.ndim != ndim or len(x) != len(y) or len(x) == 0:
-            raise StudioError(
-                f"'{label}' {part} arrays do not fit: images {x.shape}, labels {y.shape}. Use the original file."
+            message = (
+                _("'{name}' training arrays do not fit: images {images}, labels {labels}. Use the original file.")
+                if part == "train"
+                else _("'{name}' test arrays do not fit: images {images}, labels {labels}. Use the original file.")
             )
+            raise StudioError(message.format(name=label, images=x.shape, labels=y.shape))

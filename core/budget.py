@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 
 from core.errors import StudioError
+from core.i18n import _, number
 
 BUDGET_ENV = "CNN_STUDIO_MEMORY_BUDGET_MB"
 VISITOR_ENV = "CNN_STUDIO_VISITOR_DATA_MB"
@@ -55,7 +56,11 @@ def _setting_mb(variable: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise StudioError(f"The server setting {variable}={raw!r} is not a whole number of MB ≥ 1: fix or unset it.")
+        raise StudioError(
+            _("The server setting {setting} is not a whole number of MB ≥ 1: fix or unset it.").format(
+                setting=f"{variable}={raw!r}"
+            )
+        )
     return int(raw)
 
 
@@ -63,13 +68,16 @@ def memory_budget(visitor: bool = False) -> MemoryBudget:
     """The budget of one decoded dataset: the machine's, or (``visitor``) a visitor's on a shared server."""
     configured = _setting_mb(BUDGET_ENV)
     if configured is not None:
-        machine = MemoryBudget(configured * MB, f"{human_bytes(configured * MB)} budget", BUDGET_ENV)
+        machine = MemoryBudget(
+            configured * MB, _("{size} budget").format(size=human_bytes(configured * MB)), BUDGET_ENV
+        )
     else:
         available = available_memory()
         machine = MemoryBudget(
             int(available * AVAILABLE_FRACTION),
-            f"{human_bytes(int(available * AVAILABLE_FRACTION))} budget (a quarter of the "
-            f"{human_bytes(available)} of memory available)",
+            _("{size} budget (a quarter of the {available} of memory available)").format(
+                size=human_bytes(int(available * AVAILABLE_FRACTION)), available=human_bytes(available)
+            ),
             BUDGET_ENV,
         )
     if not visitor:
@@ -77,7 +85,8 @@ def memory_budget(visitor: bool = False) -> MemoryBudget:
     cap = (_setting_mb(VISITOR_ENV) or VISITOR_DATA_MB) * MB
     if cap >= machine.bytes:
         return machine
-    return MemoryBudget(cap, f"{human_bytes(cap)} a visitor's dataset may take on this server", VISITOR_ENV)
+    name = _("{size} a visitor's dataset may take on this server").format(size=human_bytes(cap))
+    return MemoryBudget(cap, name, VISITOR_ENV)
 
 
 def decoded_bytes(count: int, size: int, channels: int) -> int:
@@ -111,14 +120,22 @@ def check_decoded_size(count: int, size: int, channels: int, label: str, budget:
     smaller = largest_size_that_fits(count, channels, budget, size)
     if smaller:
         fixes.append(
-            f"choose a smaller image size (e.g. {smaller} → {human_bytes(decoded_bytes(count, smaller, channels))})"
+            _("choose a smaller image size (e.g. {size} → {need})").format(
+                size=smaller, need=human_bytes(decoded_bytes(count, smaller, channels))
+            )
         )
     if channels == 3 and decoded_bytes(count, size, 1) <= budget.bytes:
-        fixes.append(f"choose Grayscale colour ({human_bytes(decoded_bytes(count, size, 1))})")
+        fixes.append(_("choose Grayscale colour ({need})").format(need=human_bytes(decoded_bytes(count, size, 1))))
     most = budget.bytes // max(decoded_bytes(1, size, channels), 1)
-    fixes.append(f"use fewer images (at most {most:,} at this size)")
-    fixes.append(f"ask the server's admin to raise {budget.setting}")
+    fixes.append(_("use fewer images (at most {count} at this size)").format(count=number(most)))
+    fixes.append(_("ask the server's admin to raise {setting}").format(setting=budget.setting))
     raise StudioError(
-        f"{label}: {count:,} images at {size}×{size}×{channels} need {human_bytes(need)} decoded, over the "
-        f"{budget.name}. To load it, " + ", or ".join(fixes) + "."
+        _("{label}: {count} images at {shape} need {need} decoded, over the {budget}. To load it, {fixes}.").format(
+            label=label,
+            count=number(count),
+            shape=f"{size}×{size}×{channels}",
+            need=human_bytes(need),
+            budget=budget.name,
+            fixes=_(", or ").join(fixes),  # the list's separator: "，或" in Chinese
+        )
     )

@@ -21,6 +21,7 @@ from core import archives
 from core.budget import MemoryBudget, check_decoded_size, decoded_bytes, human_bytes, memory_budget
 from core.config import AugmentConfig, DataConfig
 from core.errors import StudioError
+from core.i18n import N_, _, ngettext, number
 from core.images import SYSTEM_FILES, BadImage, decode_in_parallel, is_system_file
 from core.shapes import generate_shapes
 
@@ -55,7 +56,7 @@ KERAS_CLASS_NAMES = {
 # The file (or folder) keras.datasets leaves in its cache, and the file a user can upload instead.
 KERAS_ARCHIVES = {
     "keras:mnist": ("mnist.npz", "mnist.npz"),
-    "keras:fashion_mnist": ("fashion-mnist", "the four fashion-mnist .gz files"),
+    "keras:fashion_mnist": ("fashion-mnist", N_("the four fashion-mnist .gz files")),
     "keras:cifar10": ("cifar-10-batches-py-target/cifar-10-batches-py", "cifar-10-python.tar.gz"),
     "keras:cifar100": ("cifar-100-python-target/cifar-100-python", "cifar-100-python.tar.gz"),
 }
@@ -129,7 +130,7 @@ def load_dataset(
     budget = budget or memory_budget()
     if config.source == "builtin:shapes":
         # Generated in RGB (then converted): the RGB array is what must fit.
-        check_decoded_size(config.shapes_count, size, 3, "The Shapes set", budget)
+        check_decoded_size(config.shapes_count, size, 3, _("The Shapes set"), budget)
         images, labels, names = generate_shapes(config.shapes_count, size, config.seed)
         dataset = Dataset(images, labels, names, config.source)
         if channels == 1:
@@ -185,12 +186,14 @@ class PlannedSize:
 
     def text(self, budget: MemoryBudget) -> str:
         """'60,000 images at 224×224×3: 9.0 GB decoded (budget 2.0 GB)', both colour cases when automatic."""
-        side = f"{self.images:,} images at {self.size}×{self.size}"
+        count, side, limit = number(self.images), f"{self.size}×{self.size}", human_bytes(budget.bytes)
         if self.channels:
-            need = f"{side}×{self.channels}: {human_bytes(self.bytes())} decoded"
-        else:
-            need = f"{side}: {human_bytes(self.bytes(1))} decoded in grayscale, {human_bytes(self.bytes(3))} in colour"
-        return f"{need} (budget {human_bytes(budget.bytes)})"
+            return _("{count} images at {shape}: {need} decoded (budget {budget})").format(
+                count=count, shape=f"{side}×{self.channels}", need=human_bytes(self.bytes()), budget=limit
+            )
+        return _("{count} images at {shape}: {gray} decoded in grayscale, {colour} in colour (budget {budget})").format(
+            count=count, shape=side, gray=human_bytes(self.bytes(1)), colour=human_bytes(self.bytes(3)), budget=limit
+        )
 
     def check(self, budget: MemoryBudget) -> None:
         check_decoded_size(self.images, self.size, self.channels or 1, self.label, budget)
@@ -207,17 +210,17 @@ def planned_size(
     size = config.image_size or default_image_size(config.source)
     channels = channels_for(config.color_mode)
     if config.source == "builtin:shapes":
-        return PlannedSize("The Shapes set", config.shapes_count, size, channels or 3)
+        return PlannedSize(_("The Shapes set"), config.shapes_count, size, channels or 3)
     if config.source in KNOWN_SOURCE_SIZES:
         count, native = KNOWN_SOURCE_SIZES[config.source]
-        return PlannedSize(f"The {config.source} set", count, size, channels or native)
+        return PlannedSize(_("The {source} set").format(source=config.source), count, size, channels or native)
     if config.source == "zip" and (zip_bytes is not None or config.path):
         with archives.open_zip(zip_bytes if zip_bytes is not None else config.path, config.path) as zf:
-            entries, _ = archives.scan_class_zip(zf, config.path)
-        return PlannedSize(f"ZIP '{config.path}'", len(entries), size, channels)
+            entries, _skipped = archives.scan_class_zip(zf, config.path)
+        return PlannedSize(_("ZIP '{name}'").format(name=config.path), len(entries), size, channels)
     if config.source == "images" and class_images:
         count = sum(len(files) for files in class_images.values())
-        return PlannedSize("The uploaded images", count, size, channels) if count else None
+        return PlannedSize(_("The uploaded images"), count, size, channels) if count else None
     return None
 
 
@@ -239,7 +242,7 @@ def load_digits(size: int, channels: int | None, budget: MemoryBudget | None = N
     from sklearn.datasets import load_digits as sk_load_digits
 
     bunch = sk_load_digits()
-    check_decoded_size(len(bunch.images), size, channels or 1, "The Digits set", budget or memory_budget())
+    check_decoded_size(len(bunch.images), size, channels or 1, _("The Digits set"), budget or memory_budget())
     raw = np.rint(bunch.images * (255.0 / DIGITS_NATIVE_MAX)).astype(np.uint8)[..., None]
     images = convert_images(raw, size, channels or 1)
     return Dataset(
@@ -278,7 +281,8 @@ def load_keras(
         raw = raw[..., None]
     labels = np.concatenate([y_train.reshape(-1), y_test.reshape(-1)]).astype(np.int32)
     native_channels = raw.shape[-1]
-    check_decoded_size(len(raw), size, channels or native_channels, f"The {source} set", budget or memory_budget())
+    label = _("The {source} set").format(source=source)
+    check_decoded_size(len(raw), size, channels or native_channels, label, budget or memory_budget())
     images = convert_images(raw, size, channels or native_channels)
     names = KERAS_CLASS_NAMES[source]
     return Dataset(
@@ -293,11 +297,10 @@ def load_keras(
 
 def keras_missing_message(source: str, reason: str) -> str:
     cached, upload = KERAS_ARCHIVES[source]
-    return (
-        f"The Keras dataset '{source}' is not in the Keras cache ({keras_cache_dir() / cached}) and could not be "
-        f"downloaded ({reason}). Put {upload} there (keras.datasets' own download), or upload {upload} on the "
-        "Dataset page."
-    )
+    return _(
+        "The Keras dataset '{source}' is not in the Keras cache ({cache}) and could not be downloaded ({reason}). "
+        "Put {upload} there (keras.datasets' own download), or upload {upload} on the Dataset page."
+    ).format(source=source, cache=keras_cache_dir() / cached, reason=reason, upload=_(upload))
 
 
 def _read_keras_cache(source: str) -> archives.Arrays | None:
@@ -333,11 +336,11 @@ def _download_keras(source: str) -> archives.Arrays:
 def _read_keras_upload(source: str, files: dict[str, bytes]) -> archives.Arrays:
     names = {Path(n).name: data for n, data in files.items()}
     if source == "keras:mnist":
-        (name, data), *_ = names.items()
+        (name, data), *_rest = names.items()
         return archives.read_mnist_npz(data, name)
     if source == "keras:fashion_mnist":
         return archives.read_fashion_mnist(names)
-    (name, data), *_ = names.items()
+    (name, data), *_rest = names.items()
     return archives.read_cifar_tar(data, True, name)
 
 
@@ -401,7 +404,11 @@ def folder_limits() -> FolderLimits:
         except ValueError:
             number = -1.0
         if number <= 0:
-            raise StudioError(f"{env}={text!r} is not a positive number: the server's admin must fix or unset it.")
+            raise StudioError(
+                _("{setting} is not a positive number: the server's admin must fix or unset it.").format(
+                    setting=f"{env}={text!r}"
+                )
+            )
         values[name] = number if name == "seconds" else int(number)
     return FolderLimits(**values)
 
@@ -421,18 +428,19 @@ def data_roots() -> list[str]:
 def roots_text(roots: Iterable[str | Path]) -> str:
     """Which folders are allowed and how to add one, for messages and the Dataset page."""
     roots = [str(r) for r in roots]
-    allowed = (
-        "This server reads datasets only inside " + ", ".join(f"'{r}'" for r in roots)
-        if roots
-        else "This server reads datasets from no folder"
-    )
-    return (
-        f"{allowed}. To add a folder, the server's admin sets {DATA_ROOTS_ENV} "
-        f"(folders separated by '{os.pathsep}') and restarts the app."
-    )
+    add = _(
+        "To add a folder, the server's admin sets {setting} (folders separated by '{separator}') and restarts the app."
+    ).format(setting=DATA_ROOTS_ENV, separator=os.pathsep)
+    if roots:
+        allowed = _("This server reads datasets only inside {folders}.").format(
+            folders=", ".join(f"'{r}'" for r in roots)
+        )
+    else:
+        allowed = _("This server reads datasets from no folder.")
+    return f"{allowed} {add}"
 
 
-def check_allowed(path: str | Path, roots: Iterable[str | Path], what: str = "Folder") -> Path:
+def check_allowed(path: str | Path, roots: Iterable[str | Path], what: str = "folder") -> Path:
     """``path`` with symlinks and '..' resolved, if it lies inside one of ``roots`` (resolved the same way);
     otherwise a StudioError that names the allowed folders. Nothing about ``path`` itself is revealed."""
     roots = list(roots)
@@ -441,7 +449,11 @@ def check_allowed(path: str | Path, roots: Iterable[str | Path], what: str = "Fo
         real_root = _resolve(root)
         if resolved is not None and real_root is not None and resolved.is_relative_to(real_root):
             return resolved
-    raise StudioError(f"{what} '{path}' is outside the folders this server allows. {roots_text(roots)}")
+    if what == "ZIP":
+        message = _("ZIP '{path}' is outside the folders this server allows. {roots}")
+    else:
+        message = _("Folder '{path}' is outside the folders this server allows. {roots}")
+    raise StudioError(message.format(path=path, roots=roots_text(roots)))
 
 
 def _resolve(path: str | Path) -> Path | None:
@@ -473,21 +485,23 @@ def load_folder(
     real_roots = None if roots is None else [r for r in map(_resolve, roots) if r is not None]
     if not root.is_dir():
         raise StudioError(
-            f"Folder '{path}' does not exist on the server. Give the path of a folder with one subfolder per class."
+            _(
+                "Folder '{path}' does not exist on the server. Give the path of a folder with one subfolder per class."
+            ).format(path=path)
         )
     deadline = None if limits is None else time.monotonic() + limits.seconds
     files, skipped = _list_folder(root, str(path), real_roots, limits, deadline)
     if stream and decoded_bytes(len(files), size, channels or 3) > (budget or memory_budget()).bytes:
         from core.streaming import stream_folder  # over the memory budget: train from disk
 
-        return stream_folder(files, skipped, f"folder '{path}'", size, channels)
+        return stream_folder(files, skipped, _("folder '{path}'").format(path=path), size, channels)
     items: list[tuple[str, str, Reader]] = []
     for rel, full in files:
         read = Path(full).read_bytes
         if deadline is not None:
             read = _before(deadline, str(path), limits, read)
         items.append((rel.split("/")[0], rel, read))
-    return build_dataset(items, skipped, f"folder '{path}'", "folder", size, channels, budget)
+    return build_dataset(items, skipped, _("folder '{path}'").format(path=path), "folder", size, channels, budget)
 
 
 def _list_folder(
@@ -515,9 +529,13 @@ def _list_folder(
         except OSError as err:
             if not rel_folder:
                 raise StudioError(
-                    f"Folder '{label}' cannot be read ({_reason(err)}). Give a folder the server may read."
+                    _("Folder '{path}' cannot be read ({reason}). Give a folder the server may read.").format(
+                        path=label, reason=_reason(err)
+                    )
                 ) from None
-            skipped.append((rel_folder + "/", f"folder could not be read ({_reason(err)}); skipped"))
+            skipped.append(
+                (rel_folder + "/", _("folder could not be read ({reason}); skipped").format(reason=_reason(err)))
+            )
             continue
         for entry in entries:
             rel = f"{rel_folder}/{entry.name}" if rel_folder else entry.name
@@ -526,9 +544,11 @@ def _list_folder(
                 raise _over_time(label, limits)
             if limits is not None and seen > limits.files:
                 raise StudioError(
-                    f"Folder '{label}' holds more than {limits.files:,} files and folders, the most one load may "
-                    f"list on this server: point to a smaller folder (one subfolder per class), or ask the admin "
-                    f"to raise {FOLDER_LIMIT_ENVS['files']}."
+                    _(
+                        "Folder '{path}' holds more than {count} files and folders, the most one load may list on "
+                        "this server: point to a smaller folder (one subfolder per class), or ask the admin to "
+                        "raise {setting}."
+                    ).format(path=label, count=number(limits.files), setting=FOLDER_LIMIT_ENVS["files"])
                 )
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -536,11 +556,11 @@ def _list_folder(
                     continue
                 link = entry.is_symlink()
                 if link and entry.is_dir():
-                    skipped.append((rel, "a link to a folder; links to folders are not followed"))
+                    skipped.append((rel, _("a link to a folder; links to folders are not followed")))
                     continue
                 if "/" not in rel:  # beside the class folders: named only when it is the usual system litter
                     if entry.name.lower() in SYSTEM_FILES:
-                        skipped.append((rel, "system file, not an image"))
+                        skipped.append((rel, _("system file, not an image")))
                     else:
                         loose += 1
                     continue
@@ -548,30 +568,34 @@ def _list_folder(
                 if is_file and link and real_roots is not None:
                     target = _resolve(entry.path)
                     if target is None or not any(target.is_relative_to(r) for r in real_roots):
-                        skipped.append((rel, "a link to a file outside the allowed folders; not read"))
+                        skipped.append((rel, _("a link to a file outside the allowed folders; not read")))
                         continue
                 file_bytes = entry.stat().st_size if is_file else 0
             except OSError as err:
-                skipped.append((rel, f"could not be read ({_reason(err)})"))
+                skipped.append((rel, _("could not be read ({reason})").format(reason=_reason(err))))
                 continue
             if not is_file:
-                skipped.append((rel, "not a regular file; not read"))
+                skipped.append((rel, _("not a regular file; not read")))
             elif is_system_file(rel):
-                skipped.append((rel, "system file, not an image"))
+                skipped.append((rel, _("system file, not an image")))
             else:
                 total_bytes += file_bytes
                 if limits is not None and total_bytes > limits.bytes:
                     raise StudioError(
-                        f"Folder '{label}' holds more than {_gib(limits.bytes)} of files in its class folders, "
-                        "the most one load may read on this server: point to a smaller folder or resize the "
-                        f"images first, or ask the admin to raise {FOLDER_LIMIT_ENVS['bytes']}."
+                        _(
+                            "Folder '{path}' holds more than {size} of files in its class folders, the most one load "
+                            "may read on this server: point to a smaller folder or resize the images first, or ask "
+                            "the admin to raise {setting}."
+                        ).format(path=label, size=_gib(limits.bytes), setting=FOLDER_LIMIT_ENVS["bytes"])
                     )
                 found.append((rel, entry.path))
     if loose:
         skipped.append(
             (
-                f"{loose} file{'s' * (loose != 1)} directly in the folder",
-                "not inside a class folder; put each image in a folder named after its class",
+                ngettext("{count} file directly in the folder", "{count} files directly in the folder", loose).format(
+                    count=number(loose)
+                ),
+                _("not inside a class folder; put each image in a folder named after its class"),
             )
         )
     found.sort(key=lambda item: item[0].split("/"))
@@ -590,9 +614,10 @@ def _before(deadline: float, label: str, limits: FolderLimits, read: Reader) -> 
 
 def _over_time(label: str, limits: FolderLimits) -> StudioError:
     return StudioError(
-        f"Loading folder '{label}' took longer than {limits.seconds:g} seconds, the most one load may take on this "
-        f"server: point to a smaller folder or resize the images first, or ask the admin to raise "
-        f"{FOLDER_LIMIT_ENVS['seconds']}."
+        _(
+            "Loading folder '{path}' took longer than {seconds} seconds, the most one load may take on this server: "
+            "point to a smaller folder or resize the images first, or ask the admin to raise {setting}."
+        ).format(path=label, seconds=f"{limits.seconds:g}", setting=FOLDER_LIMIT_ENVS["seconds"])
     )
 
 
@@ -602,7 +627,7 @@ def _reason(err: OSError) -> str:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 1024**3:g} GiB" if n >= 1024**3 else f"{n:,} bytes"
+    return f"{n / 1024**3:g} GiB" if n >= 1024**3 else _("{count} bytes").format(count=number(n))
 
 
 def load_zip(
@@ -612,7 +637,7 @@ def load_zip(
     with archives.open_zip(source, label) as zf:
         entries, skipped = archives.scan_class_zip(zf, label)
         items = [(e.class_name, e.name, lambda e=e: archives.read_entry(zf, e)) for e in entries]
-        return build_dataset(items, skipped, f"ZIP '{label}'", "zip", size, channels, budget)
+        return build_dataset(items, skipped, _("ZIP '{name}'").format(name=label), "zip", size, channels, budget)
 
 
 def load_class_images(
@@ -623,9 +648,9 @@ def load_class_images(
     for name, files in per_class.items():
         clean = name.strip()
         if not clean:
-            raise StudioError("A class has an empty name. Give every class a name before adding images.")
+            raise StudioError(_("A class has an empty name. Give every class a name before adding images."))
         items += [(clean, f"{clean}/{fname}", lambda data=data: data) for fname, data in files]
-    return build_dataset(items, [], "the uploaded images", "images", size, channels, budget)
+    return build_dataset(items, [], _("the uploaded images"), "images", size, channels, budget)
 
 
 def build_dataset(
@@ -644,7 +669,7 @@ def build_dataset(
     items = list(items)
     budget = budget or memory_budget()
     check_decoded_size(len(items), size, channels or 1, _capital(label), budget)
-    class_names = sorted({c for c, _, _ in items})
+    class_names = sorted({item[0] for item in items})
     class_index = {c: i for i, c in enumerate(class_names)}
     # Start at one channel when the colour is automatic and widen on the first colour image, so a
     # grayscale set never holds three channels and a colour set is never copied more than once.
@@ -675,7 +700,9 @@ def build_dataset(
             continue
         except (OSError, zipfile.BadZipFile, EOFError) as err:
             # An OSError's own text names the server path; its reason alone is enough.
-            skipped.append((name, f"could not be read ({getattr(err, 'strerror', None) or err})"))
+            skipped.append(
+                (name, _("could not be read ({reason})").format(reason=getattr(err, "strerror", None) or err))
+            )
             continue
         images[n] = pixels
         labels[n] = class_index[class_name]
@@ -685,17 +712,28 @@ def build_dataset(
         n += 1
     if n == 0:
         reasons = "; ".join(f"{name}: {why}" for name, why in skipped[:3])
-        raise StudioError(
-            f"No images could be loaded from {label}"
-            + (f" ({len(skipped)} files skipped, e.g. {reasons})" if skipped else " (it is empty)")
-            + ". Use one folder per class with .png/.jpg/.bmp/.gif images inside."
-        )
+        if skipped:
+            message = ngettext(
+                "No images could be loaded from {label} ({count} file skipped, e.g. {reasons}). Use one folder per "
+                "class with .png/.jpg/.bmp/.gif images inside.",
+                "No images could be loaded from {label} ({count} files skipped, e.g. {reasons}). Use one folder per "
+                "class with .png/.jpg/.bmp/.gif images inside.",
+                len(skipped),
+            )
+        else:
+            message = _(
+                "No images could be loaded from {label} (it is empty). Use one folder per class with "
+                ".png/.jpg/.bmp/.gif images inside."
+            )
+        raise StudioError(message.format(label=label, count=number(len(skipped)), reasons=reasons))
     present = sorted(set(labels[:n].tolist()))
     if len(present) < 2:
         only = class_names[present[0]]
         raise StudioError(
-            f"Only one class ('{only}') has images in {label}: a classifier needs at least two. "
-            "Add a folder of images for each other class."
+            _(
+                "Only one class ('{name}') has images in {label}: a classifier needs at least two. "
+                "Add a folder of images for each other class."
+            ).format(name=only, label=label)
         )
     if len(present) < len(class_names):
         # Classes whose every file was skipped are dropped, and their labels renumbered.
@@ -739,7 +777,7 @@ def split_dataset(dataset: Dataset, val: float, test: float, seed: int, use_offi
         rest = np.setdiff1d(np.arange(len(labels)), test_idx)
         # The validation fraction is of the whole set, as when splitting three ways.
         val_of_rest = min(val / max(1.0 - len(test_idx) / len(labels), 1e-9), 0.9)
-        train_idx, val_idx, _ = _stratified(labels, rest, val_of_rest, 0.0, seed, dataset.class_names)
+        train_idx, val_idx, _test = _stratified(labels, rest, val_of_rest, 0.0, seed, dataset.class_names)
         return Split(train_idx, val_idx, test_idx)
     return Split(*_stratified(labels, np.arange(len(labels)), val, test, seed, dataset.class_names))
 
@@ -756,9 +794,15 @@ def _stratified(labels, indices, val, test, seed, class_names):
         if n - n_test - n_val < 1:
             need = 1 + (val > 0) + (test > 0)
             raise StudioError(
-                f"Class '{name}' has {n} image{'s' * (n != 1)}, too few for a validation split of {val:g} and a test "
-                f"split of {test:g}: each split needs at least one image of every class ({need} in all). "
-                f"Add images to '{name}' or lower the splits."
+                ngettext(
+                    "Class '{name}' has {count} image, too few for a validation split of {val} and a test split of "
+                    "{test}: each split needs at least one image of every class ({need} in all). Add images to "
+                    "'{name}' or lower the splits.",
+                    "Class '{name}' has {count} images, too few for a validation split of {val} and a test split of "
+                    "{test}: each split needs at least one image of every class ({need} in all). Add images to "
+                    "'{name}' or lower the splits.",
+                    n,
+                ).format(name=name, count=n, val=f"{val:g}", test=f"{test:g}", need=need)
             )
         parts[2].append(members[:n_test])
         parts[1].append(members[n_test : n_test + n_val])
@@ -793,13 +837,13 @@ def channel_stats(images: np.ndarray, chunk: int = 4096) -> ChannelStats:
 
 def size_summary(dataset: Dataset) -> dict[str, str]:
     """What the source files looked like before resizing: sizes (min, median, max) and modes."""
-    summary = {"stored as": "×".join(map(str, dataset.image_shape)) + " uint8"}
+    summary = {_("stored as"): "×".join(map(str, dataset.image_shape)) + " uint8"}
     if dataset.original_sizes is not None and len(dataset.original_sizes):
         w, h = dataset.original_sizes[:, 0], dataset.original_sizes[:, 1]
-        summary["source width (min/median/max)"] = f"{w.min()} / {int(np.median(w))} / {w.max()}"
-        summary["source height (min/median/max)"] = f"{h.min()} / {int(np.median(h))} / {h.max()}"
+        summary[_("source width (min/median/max)")] = f"{w.min()} / {int(np.median(w))} / {w.max()}"
+        summary[_("source height (min/median/max)")] = f"{h.min()} / {int(np.median(h))} / {h.max()}"
     if dataset.original_modes:
-        summary["source colour modes"] = ", ".join(f"{m}: {n}" for m, n in sorted(dataset.original_modes.items()))
+        summary[_("source colour modes")] = ", ".join(f"{m}: {n}" for m, n in sorted(dataset.original_modes.items()))
     return summary
 
 

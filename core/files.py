@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import StudioError
+from core.i18n import _
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 RUN_MARKERS = ("status.json", "config.json")  # a folder holding one of these is a run; its parent, the workspace
@@ -55,7 +56,10 @@ def disk_full_error(workspace: Path, needed_bytes: int) -> DiskFull:
     """The message for a full disk: how many MB to free (at least 1) and in which workspace."""
     megabytes = max(1, -(-int(needed_bytes) // MB))
     name = Path(workspace).resolve().name or str(workspace)
-    return DiskFull(f"The disk is full: free {megabytes} MB in the workspace ({name}) and try again.", needed_bytes)
+    message = _("The disk is full: free {size} MB in the workspace ({name}) and try again.").format(
+        size=megabytes, name=name
+    )
+    return DiskFull(message, needed_bytes)
 
 
 @contextlib.contextmanager

@@ -17,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core.i18n import N_, _
+
 # Files that operating systems and archivers leave beside images; skipped with this reason.
 SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "icon\r"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N", "La"})
 ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 # How a picture becomes model input, for people (metadata.json, the Export page, the README).
-RESIZE_METHOD = (
+RESIZE_METHOD = N_(
     "EXIF orientation applied, transparent pixels onto white, grayscale as Pillow's L = (19595 R + 38470 G + "
     "7471 B + 32768) >> 16, then Pillow's bilinear resize (a triangle filter widened by the scale factor when "
     "shrinking, so antialiased; aspect ratio not kept; 8-bit rounding); raw values 0..255, the model normalizes"
@@ -59,9 +61,9 @@ def decode_image(
         img.load()
         img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError) as err:
-        raise BadImage(f"corrupt or truncated image ({err})") from None
+        raise BadImage(_("corrupt or truncated image ({reason})").format(reason=err)) from None
     except Image.DecompressionBombError as err:
-        raise BadImage(f"too many pixels, refused as a decompression bomb ({err})") from None
+        raise BadImage(_("too many pixels, refused as a decompression bomb ({reason})").format(reason=err)) from None
     gray = info[2] in GRAY_MODES
     img = _to_8bit(img)
     if img.mode in ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
@@ -86,11 +88,13 @@ def _open(data: bytes) -> Image.Image:
         try:
             return Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-            raise BadImage(f"too many pixels, refused as a decompression bomb ({err})") from None
+            raise BadImage(
+                _("too many pixels, refused as a decompression bomb ({reason})").format(reason=err)
+            ) from None
         except UnidentifiedImageError:
-            raise BadImage("not an image file Pillow can read") from None
+            raise BadImage(_("not an image file Pillow can read")) from None
         except (OSError, SyntaxError, ValueError) as err:
-            raise BadImage(f"corrupt image header ({err})") from None
+            raise BadImage(_("corrupt image header ({reason})").format(reason=err)) from None
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from core.config import FIELDS, StudioConfig, apply_recipe, default_config, get_field, set_field
 from core.errors import StudioError
 from core.fields import check, parse_text
+from core.i18n import _
 
 RUN_PARAM = "run"
 PRESET_PATH = "model.preset"
@@ -50,16 +51,22 @@ def config_from_link(params: Mapping[str, str]) -> tuple[StudioConfig, list[str]
             continue  # another app's or tool's parameter: not ours to judge
         try:
             if len(text) > MAX_VALUE_CHARS:
-                raise StudioError(f"{path} has {len(text)} characters: a setting's value has a few.")
+                raise StudioError(
+                    _("{field} has {count} characters: a setting's value has a few.").format(
+                        field=path, count=len(text)
+                    )
+                )
             value = parse_text(info, text, get_field(config, path), flag=path)
             check(info, value)
             if path == PRESET_PATH and value != "custom":
                 apply_recipe(config, value)
             set_field(config, path, value)
         except StudioError as err:
-            problems.append(f"The link's {path}={text[:40]} was left out: {err}")
+            problems.append(
+                _("The link's {setting} was left out: {reason}").format(setting=f"{path}={text[:40]}", reason=err)
+            )
     try:
         config.validate()
     except StudioError as err:  # fields fine one by one but not together: the defaults, and why
-        return default_config(), [*problems, f"The link's settings were left out: {err}"]
+        return default_config(), [*problems, _("The link's settings were left out: {reason}").format(reason=err)]
     return config, problems

@@ -14,6 +14,7 @@ import numpy as np
 
 from core.config import MAX_IMAGE_SIZE, ModelConfig, TrainingConfig
 from core.errors import StudioError
+from core.i18n import _, ngettext
 
 # --- Checks before building --------------------------------------------------------------------------
 
@@ -25,8 +26,10 @@ def check_config(config: ModelConfig, input_shape: tuple[int, int, int]) -> None
     if config.architecture == "mobilenetv2":
         if size < 32:
             raise StudioError(
-                f"Image size {size} is too small for MobileNetV2, which needs at least 32×32: pick an image size "
-                "of 32 or more on the Dataset page (96 or more works best)."
+                _(
+                    "Image size {size} is too small for MobileNetV2, which needs at least 32×32: pick an image size "
+                    "of 32 or more on the Dataset page (96 or more works best)."
+                ).format(size=size)
             )
         return
     if config.architecture in ("resnet", "compact"):
@@ -37,24 +40,40 @@ def check_config(config: ModelConfig, input_shape: tuple[int, int, int]) -> None
     for block in range(config.conv_blocks):
         for conv in range(config.convs_per_block):
             if k > current and config.padding == "valid":
-                raise StudioError(
-                    f"Block {block + 1}, conv {conv + 1}: the {k}×{k} kernel is larger than the {current}×{current} "
-                    f"feature map left after {pools_so_far} pooling layer{'s' * (pools_so_far != 1)} at image size "
-                    f"{size}. " + _size_fix(config, "'same' padding", "a smaller kernel", "fewer blocks")
+                problem = ngettext(
+                    "Block {block}, conv {conv}: the {kernel} kernel is larger than the {map} feature map left after "
+                    "{pools} pooling layer at image size {size}.",
+                    "Block {block}, conv {conv}: the {kernel} kernel is larger than the {map} feature map left after "
+                    "{pools} pooling layers at image size {size}.",
+                    pools_so_far,
+                ).format(
+                    block=block + 1,
+                    conv=conv + 1,
+                    kernel=f"{k}×{k}",
+                    map=f"{current}×{current}",
+                    pools=pools_so_far,
+                    size=size,
                 )
+                fix = _size_fix(config, _("'same' padding"), _("a smaller kernel"), _("fewer blocks"))
+                raise StudioError(f"{problem} {fix}")
             if config.padding == "valid":
                 current -= k - 1
         pools = config.pooling != "none" and (block < config.conv_blocks - 1 or config.pool_last)
         if pools:
             if current < 2:
                 n_pools = sum(1 for b in range(config.conv_blocks) if b < config.conv_blocks - 1 or config.pool_last)
-                raise StudioError(
-                    f"Image size {size} is too small for {n_pools} pooling layers: block {block + 1}'s pooling gets "
-                    f"a {current}×{current} feature map. "
-                    + _size_fix(
-                        config, "fewer blocks", "'same' padding", "a smaller kernel", "no pooling in the last block"
-                    )
+                problem = _(
+                    "Image size {size} is too small for {pools} pooling layers: block {block}'s pooling gets a {map} "
+                    "feature map."
+                ).format(size=size, pools=n_pools, block=block + 1, map=f"{current}×{current}")
+                fix = _size_fix(
+                    config,
+                    _("fewer blocks"),
+                    _("'same' padding"),
+                    _("a smaller kernel"),
+                    _("no pooling in the last block"),
                 )
+                raise StudioError(f"{problem} {fix}")
             current //= 2
             pools_so_far += 1
 
@@ -64,11 +83,11 @@ def _size_fix(config: ModelConfig, *changes: str) -> str:
     when the image size field allows one."""
     smallest = _smallest_size(config)
     if smallest is None:
-        return (
-            f"No allowed image size works (the largest is {MAX_IMAGE_SIZE}): change the model instead, with "
-            f"{', '.join(changes[:-1])} or {changes[-1]}."
-        )
-    return f"Use {', '.join(changes)}, or an image size of at least {smallest}."
+        return _(
+            "No allowed image size works (the largest is {largest}): change the model instead, with {changes} "
+            "or {last}."
+        ).format(largest=MAX_IMAGE_SIZE, changes=_(", ").join(changes[:-1]), last=changes[-1])
+    return _("Use {changes}, or an image size of at least {size}.").format(changes=_(", ").join(changes), size=smallest)
 
 
 def _smallest_size(config: ModelConfig) -> int | None:
@@ -85,7 +104,7 @@ def _smallest_size(config: ModelConfig) -> int | None:
 def _walk_sizes(config: ModelConfig, size: int) -> None:
     current = size
     for block in range(config.conv_blocks):
-        for _ in range(config.convs_per_block):
+        for _conv in range(config.convs_per_block):
             if config.padding == "valid":
                 if config.kernel_size > current:
                     raise ValueError
@@ -117,7 +136,13 @@ def build_model(
     import keras
 
     if num_classes < 2:
-        raise StudioError(f"The dataset has {num_classes} class: a classifier needs at least two.")
+        raise StudioError(
+            ngettext(
+                "The dataset has {count} class: a classifier needs at least two.",
+                "The dataset has {count} classes: a classifier needs at least two.",
+                num_classes,
+            ).format(count=num_classes)
+        )
     check_config(config, input_shape)
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -137,7 +162,9 @@ def build_model(
     try:
         model = keras.Model(inputs, x, name=name.replace("-", "_"))
     except ValueError as err:  # a shape problem the checks above did not foresee
-        raise StudioError(f"The model cannot be built: {err}. Change the last slider you moved back.") from None
+        raise StudioError(
+            _("The model cannot be built: {reason}. Change the last slider you moved back.").format(reason=err)
+        ) from None
     return BuiltModel(model, notes)
 
 
@@ -151,7 +178,7 @@ def _normalization(config, input_shape, mean, std, notes):
     channels = input_shape[-1]
     if mean is None or std is None:
         mean, std = np.full(channels, 127.5), np.full(channels, 127.5)
-        notes.append("Standardization uses 127.5 ± 127.5 until dataset statistics are given.")
+        notes.append(_("Standardization uses 127.5 ± 127.5 until dataset statistics are given."))
     std = np.maximum(np.asarray(std, dtype=np.float64), 1e-3)
     scale = [float(v) for v in 1.0 / std]
     offset = [float(v) for v in -np.asarray(mean, dtype=np.float64) / std]
@@ -342,9 +369,11 @@ def _mobilenet_weights(alpha: float, size: int, notes: list[str]) -> str | None:
             )
         except Exception as err:  # keras raises bare Exception for URL failures
             notes.append(
-                f"ImageNet weights are not in the Keras cache ({path}) and could not be downloaded "
-                f"({str(err).splitlines()[0][-80:]}), so the base starts from random initialisation. Put that file "
-                "there to use them, or untick 'Use ImageNet weights' for random initialisation on purpose."
+                _(
+                    "ImageNet weights are not in the Keras cache ({path}) and could not be downloaded ({reason}), so "
+                    "the base starts from random initialisation. Put that file there to use them, or untick 'Use "
+                    "ImageNet weights' for random initialisation on purpose."
+                ).format(path=path, reason=str(err).splitlines()[0][-80:])
             )
             return None
     return str(path)
@@ -365,7 +394,7 @@ def _mobilenet_body(config, x, input_shape, notes):
     )
     base.trainable = False
     if weights is None and config.pretrained:
-        notes.append("With random weights a frozen base cannot learn much: consider a CNN preset instead.")
+        notes.append(_("With random weights a frozen base cannot learn much: consider a CNN preset instead."))
     # training=False keeps the frozen base's BatchNorm in inference mode, as transfer learning needs.
     return base(x, training=False)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.i18n import N_
+
 MAX_BLOCKS = 6
 MAX_DENSE = 3
 
@@ -62,10 +64,12 @@ COMPACT = "compact"
 
 PRESETS: dict[str, Preset] = {
     COMPACT: Preset(
-        "Compact CNN (the studio's recipe)",
-        "3×3 conv-BatchNorm-ReLU stages (one conv at full size, then two per stage; 24/48/96 filters), a strided "
-        "stem for images over 40 px, global average pooling, logits; AdamW with cosine decay, batch 32, 15 "
-        "epochs and a light ±10° rotation",
+        N_("Compact CNN (the studio's recipe)"),
+        N_(
+            "3×3 conv-BatchNorm-ReLU stages (one conv at full size, then two per stage; 24/48/96 filters), a strided "
+            "stem for images over 40 px, global average pooling, logits; AdamW with cosine decay, batch 32, 15 "
+            "epochs and a light ±10° rotation"
+        ),
         (28, 28, 1),
         _cnn(
             (24, 48, 96, 96),
@@ -92,29 +96,29 @@ PRESETS: dict[str, Preset] = {
         augment=dict(flip="none", rotation=10.0, zoom=0.0, translation=0.0, contrast=0.0),
     ),
     "tutorial-cifar": Preset(
-        "CIFAR tutorial CNN",
-        "Conv32-Pool-Conv64-Pool-Conv128-Pool, Dense 512, Dropout 0.5 (the classic Keras/TensorFlow CIFAR recipe)",
+        N_("CIFAR tutorial CNN"),
+        N_("Conv32-Pool-Conv64-Pool-Conv128-Pool, Dense 512, Dropout 0.5 (the classic Keras/TensorFlow CIFAR recipe)"),
         (32, 32, 3),
         _cnn((32, 64, 128), 512, dense_dropout=0.5),
     ),
     "cifar-bn": Preset(
-        "CIFAR CNN with BatchNorm",
-        "Conv(64,128,64)-BatchNorm-MaxPool blocks, Flatten, Dropout 0.5, Dense 32, logits",
+        N_("CIFAR CNN with BatchNorm"),
+        N_("Conv(64,128,64)-BatchNorm-MaxPool blocks, Flatten, Dropout 0.5, Dense 32, logits"),
         (32, 32, 3),
         _cnn((64, 128, 64), 32, batch_norm=True, flatten_dropout=0.5, output="logits"),
     ),
     "mnist": Preset(
-        "MNIST tutorial CNN",
-        "Conv32-Pool-Conv64-Pool-Conv64, Dense 64 (the TensorFlow CNN tutorial)",
+        N_("MNIST tutorial CNN"),
+        N_("Conv32-Pool-Conv64-Pool-Conv64, Dense 64 (the TensorFlow CNN tutorial)"),
         (28, 28, 1),
         _cnn((32, 64, 64), 64, pool_last=False),
     ),
     "small-64": Preset(
-        "Small CNN for 64×64 images", "Conv32-Pool-Conv64-Pool, Dense 128", (64, 64, 3), _cnn((32, 64), 128)
+        N_("Small CNN for 64×64 images"), N_("Conv32-Pool-Conv64-Pool, Dense 128"), (64, 64, 3), _cnn((32, 64), 128)
     ),
     "resnet-small": Preset(
-        "Small ResNet",
-        "3 residual stages (16, 32, 64 filters; 2 blocks each) with BatchNorm, global average pooling",
+        N_("Small ResNet"),
+        N_("3 residual stages (16, 32, 64 filters; 2 blocks each) with BatchNorm, global average pooling"),
         (32, 32, 3),
         _cnn(
             (16, 32, 64),
@@ -130,8 +134,8 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
     "mobilenetv2-transfer": Preset(
-        "MobileNetV2 transfer learning",
-        "keras.applications MobileNetV2 base (frozen) with a new head: global average pooling, Dropout 0.2, Dense",
+        N_("MobileNetV2 transfer learning"),
+        N_("keras.applications MobileNetV2 base (frozen) with a new head: global average pooling, Dropout 0.2, Dense"),
         (96, 96, 3),
         dict(
             architecture="mobilenetv2",

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import StudioError
+from core.i18n import _, number
 from core.images import decode_image, decode_in_parallel
 
 STATS_SAMPLE = 2000  # training images decoded for the channel mean and std of a streamed set
@@ -55,7 +56,7 @@ class StreamedDataset:
         """The images at ``indices`` decoded into one array (a file that no longer decodes becomes white)."""
         out = np.full((len(indices), self.size, self.size, self.channels), 255, dtype=np.uint8)
         items = [("", self.paths[i], Path(self.paths[i]).read_bytes) for i in indices]
-        for row, (_, _, decoded) in enumerate(decode_in_parallel(items, self.size, self.channels)):
+        for row, (_c, _n, decoded) in enumerate(decode_in_parallel(items, self.size, self.channels)):
             if not isinstance(decoded, Exception):
                 out[row] = _as_channels(decoded[0], self.channels)
         return out
@@ -93,25 +94,32 @@ def stream_folder(
 ) -> StreamedDataset:
     """A StreamedDataset of a folder's (relative name, full path) image files, the class being the first folder
     of the name. The colour, when automatic, is decided from the first files: colour if any of them is."""
-    class_names = sorted({rel.split("/")[0] for rel, _ in files})
+    class_names = sorted({rel.split("/")[0] for rel, _full in files})
     if len(class_names) < 2:
-        raise StudioError(
-            f"Only one class ({', '.join(repr(c) for c in class_names) or 'none'}) has images in {label}: a "
-            "classifier needs at least two. Add a folder of images for each other class."
-        )
+        if class_names:
+            message = _(
+                "Only one class ('{name}') has images in {label}: a classifier needs at least two. "
+                "Add a folder of images for each other class."
+            )
+        else:
+            message = _(
+                "No class has images in {label}: a classifier needs at least two. "
+                "Add a folder of images for each class."
+            )
+        raise StudioError(message.format(name=class_names[0] if class_names else "", label=label))
     index = {c: i for i, c in enumerate(class_names)}
     if channels is None:
         probe = [("", rel, Path(full).read_bytes) for rel, full in files[:CHANNEL_PROBE]]
-        decoded = [d for _, _, d in decode_in_parallel(probe, size, None) if not isinstance(d, Exception)]
-        channels = 3 if any(pixels.shape[-1] == 3 for pixels, _ in decoded) else 1
+        decoded = [d for _c, _n, d in decode_in_parallel(probe, size, None) if not isinstance(d, Exception)]
+        channels = 3 if any(pixels.shape[-1] == 3 for pixels, _info in decoded) else 1
     return StreamedDataset(
-        paths=[full for _, full in files],
-        labels=np.array([index[rel.split("/")[0]] for rel, _ in files], dtype=np.int32),
+        paths=[full for _rel, full in files],
+        labels=np.array([index[rel.split("/")[0]] for rel, _full in files], dtype=np.int32),
         class_names=class_names,
         source="folder",
         size=size,
         channels=channels,
-        files=[rel for rel, _ in files],
+        files=[rel for rel, _full in files],
         skipped=skipped,
     )
 
@@ -147,10 +155,10 @@ def explore_sample(streamed: StreamedDataset, budget, seed: int) -> dict:
     idx = np.sort(np.concatenate(picks))
     total = len(streamed.labels)
     need = human_bytes(decoded_bytes(total, streamed.size, streamed.channels))
-    note = (
-        f"Streamed from disk: decoded, these {total:,} images would need {need}, over the {budget.name}. "
-        f"Training reads them from disk as it goes; this page explores a sample of {len(idx):,}."
-    )
+    note = _(
+        "Streamed from disk: decoded, these {count} images would need {need}, over the {budget}. "
+        "Training reads them from disk as it goes; this page explores a sample of {sample}."
+    ).format(count=number(total), need=need, budget=budget.name, sample=number(len(idx)))
     return {
         "images": streamed.take(idx),
         "labels": streamed.labels[idx],

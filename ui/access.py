@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.access import AccessPolicy, Action, Role
+from core.access import AccessPolicy, Action, Role, role_text
 from core.data import data_roots
+from core.i18n import N_, _
 
 
 def _login_configured() -> bool:
@@ -55,14 +56,17 @@ def identity_sidebar() -> None:
         return
     user = current_user()
     with st.sidebar:
-        st.caption(f"Signed in as **{user or 'anonymous'}** · {pol.role_of(user)}", help=ROLE_HELP)
+        who = user or _("anonymous")
+        st.caption(
+            _("Signed in as **{user}** · {role}").format(user=who, role=role_text(pol.role_of(user))), help=_(ROLE_HELP)
+        )
         if pol.login and not st.user.get("is_logged_in"):
-            st.button("Log in", key="login", on_click=st.login)
+            st.button(_("Log in"), key="login", on_click=st.login)
         elif pol.login:
-            st.button("Log out", key="logout", on_click=st.logout)
+            st.button(_("Log out"), key="logout", on_click=st.logout)
 
 
-ROLE_HELP = (
+ROLE_HELP = N_(
     "Viewers browse runs, evaluate, try images and download exports. Editors also train, read the allowed "
     "server folders, and rename, delete or stop their own runs. Admins may do everything."
 )

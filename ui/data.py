@@ -16,12 +16,15 @@ import dataclasses
 import hashlib
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.budget import MemoryBudget, memory_budget
+from core.charts import channel_names
 from core.config import AugmentConfig, DataConfig
-from core.data import Dataset, PlannedSize, load_dataset, mosaic, planned_size
+from core.data import ChannelStats, Dataset, PlannedSize, Split, load_dataset, mosaic, planned_size, size_summary
 from core.errors import StudioError
+from core.i18n import _, language, ngettext, number
 from core.worker import run_in_worker
 from ui.access import visitor_roots
 from ui.uploads import uploads_for_source
@@ -44,12 +47,13 @@ def load_fields(config: DataConfig) -> dict:
     return fields
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading dataset…")
-def _shared_dataset(fields: tuple, roots: tuple[str, ...], _budget: MemoryBudget) -> Dataset:
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _shared_dataset(fields: tuple, roots: tuple[str, ...], _budget: MemoryBudget, lang: str) -> Dataset:
     # Not keyed on the budget: on a machine where it follows the memory available it changes at every call.
+    # Keyed on the language: the skipped files' reasons and a streamed set's note are sentences.
     config = DataConfig(**dict(fields))
     if config.source == "folder":
-        request = f"Reading the folder '{config.path}'"
+        request = _("Reading the folder '{path}'").format(path=config.path)
         return _in_worker(config, {}, list(roots), _budget, request, sample_streamed=True)  # over budget: a sample
     return load_dataset(config, allowed_roots=roots, budget=_budget)
 
@@ -79,7 +83,7 @@ def planned(config: DataConfig) -> PlannedSize | None:
     uploads = uploads_for_source(config.source)
     data = uploads.get("zip_bytes")
     fingerprint = (id(data), len(data), hash(data[:4096]), hash(data[-4096:])) if data else None
-    key = (config.source, fingerprint, repr(sorted(load_fields(config).items())))
+    key = (config.source, fingerprint, repr(sorted(load_fields(config).items())), language())
     if config.source == "images":  # a count of small lists: cheap, and their contents change in place
         return planned_size(config, class_images=uploads.get("class_images"))
     memo = st.session_state.get(PLANNED_KEY)
@@ -99,7 +103,7 @@ def planned_caption(config: DataConfig) -> str | None:
         return None
     budget = memory_budget(visitor=True)
     over = plan.bytes(1) > budget.bytes or (plan.channels and plan.bytes() > budget.bytes)
-    return plan.text(budget) + (" — :red[over the budget]" if over else "")
+    return _("{plan} — :red[over the budget]").format(plan=plan.text(budget)) if over else plan.text(budget)
 
 
 def current_dataset(config: DataConfig) -> Dataset:
@@ -109,30 +113,34 @@ def current_dataset(config: DataConfig) -> Dataset:
     uploads = uploads_for_source(config.source)
     budget = memory_budget(visitor=True)
     if config.source in ("zip", "images") or uploads:
-        key = _digest(fields, uploads)
+        key = _digest({**fields, "lang": language()}, uploads)  # skip reasons are sentences in the language
         cache = st.session_state.setdefault(DATASET_CACHE_KEY, {})
         if key not in cache:
             plan = planned(config)
             if plan is not None:
                 plan.check(budget)  # at once, before a worker starts
-            with st.spinner("Reading your images…"):
+            with st.spinner(_("Reading your images…")):
                 cache.clear()  # one uploaded dataset per session at a time
-                request = "Reading your images" if config.source == "images" else f"Reading '{config.path}'"
+                if config.source == "images":
+                    request = _("Reading your images")
+                else:
+                    request = _("Reading '{path}'").format(path=config.path)
                 cache[key] = _in_worker(config, uploads, visitor_roots(), budget, request)
         return cache[key]
     # The roots are part of the key: a folder is never served from the cache once it is no longer allowed.
-    return _shared_dataset(tuple(sorted(fields.items())), tuple(visitor_roots()), budget)
+    with st.spinner(_("Loading dataset…")):
+        return _shared_dataset(tuple(sorted(fields.items())), tuple(visitor_roots()), budget, language())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _augmented(originals: np.ndarray, augment: AugmentConfig, seed: int) -> np.ndarray:
-    return served("augmentation_preview", originals, augment, PREVIEW_VARIANTS, seed, request="Augmenting")
+    return served("augmentation_preview", originals, augment, PREVIEW_VARIANTS, seed, request=_("Augmenting"))
 
 
 def augmentation_preview(dataset: Dataset, augment: AugmentConfig, seed: int) -> None:
     """A few real training images beside random augmentations of them, as training sees them."""
     if not augment.active:
-        st.caption("No augmentation: move a slider to see random variants of real samples here.")
+        st.caption(_("No augmentation: move a slider to see random variants of real samples here."))
         return
     rng = np.random.default_rng(seed)
     originals = dataset.images[rng.choice(len(dataset.images), size=PREVIEW_IMAGES, replace=False)]
@@ -140,9 +148,41 @@ def augmentation_preview(dataset: Dataset, augment: AugmentConfig, seed: int) ->
     rows = [np.concatenate([orig[None], var]) for orig, var in zip(originals, variants, strict=False)]
     st.image(
         mosaic(rows),
-        caption="First column: original. Others: random augmentations of it, as training sees them.",
+        caption=_("First column: original. Others: random augmentations of it, as training sees them."),
         width=min(900, 140 * (PREVIEW_VARIANTS + 1)),
     )
+
+
+def skipped_files(dataset: Dataset) -> None:
+    """The files that were skipped and why, folded (nothing when every file loaded)."""
+    if skipped := len(dataset.skipped):
+        title = ngettext(
+            "{count} file was skipped — the rest loaded", "{count} files were skipped — the rest loaded", skipped
+        )
+        with st.expander(title.format(count=number(skipped))):
+            table = pd.DataFrame(dataset.skipped, columns=[_("file"), _("reason")])
+            st.dataframe(table, hide_index=True, width="stretch")
+
+
+def statistics_tables(dataset: Dataset, stats: ChannelStats) -> None:
+    """The source files' sizes and modes, and each channel's mean and standard deviation."""
+    st.table(pd.DataFrame(size_summary(dataset).items(), columns=[_("property"), _("value")]).set_index(_("property")))
+    per_channel = {
+        _("mean"): [number(v, 1) for v in stats.mean],  # as text: st.table would print every float with 4 decimals
+        _("std"): [number(v, 1) for v in stats.std],
+        _("mean (0–1)"): [number(v / 255, 3) for v in stats.mean],
+        _("std (0–1)"): [number(v / 255, 3) for v in stats.std],
+    }
+    st.table(pd.DataFrame(per_channel, index=pd.Index(channel_names(len(stats.mean)), name=_("channel"))))
+
+
+def split_table(dataset: Dataset, split: Split) -> pd.DataFrame:
+    """Images of each class in each split, and the totals."""
+    parts = {"train": _("train"), "validation": _("validation"), "test": _("test")}
+    counts = {parts[k]: v for k, v in split.counts(dataset.labels, dataset.num_classes).items()}
+    table = pd.DataFrame(counts, index=dataset.class_names)
+    table.loc[_("total")] = table.sum()
+    return table
 
 
 def _digest(fields: dict, uploads: dict) -> str:

@@ -80,7 +80,7 @@ def config_file_sidebar() -> None:
     Call it before the page draws its widgets (a restored config reaches them in the same run)."""
     with st.sidebar:
         download = st.empty()  # drawn last, so that it offers a config restored in this run
-        uploaded = st.file_uploader("Restore a config", type=["json"], key="config_upload")
+        uploaded = st.file_uploader(_("Restore a config"), type=["json"], key="config_upload")
         if uploaded is not None and st.session_state.get("config_upload_id") != uploaded.file_id:
             st.session_state["config_upload_id"] = uploaded.file_id
             try:
@@ -90,9 +90,9 @@ def config_file_sidebar() -> None:
                 st.error(f"{uploaded.name}: {err}")
             else:
                 replace_config(restored)
-                st.success(f"Restored the config from {uploaded.name}.")
+                st.success(_("Restored the config from {file}.").format(file=uploaded.name))
         download.download_button(
-            "Download config (JSON)",
+            _("Download config (JSON)"),
             config().to_json(),
             file_name="cnn-studio-config.json",
             mime="application/json",

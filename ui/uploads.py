@@ -16,6 +16,7 @@ from core.budget import memory_budget
 from core.config import DataConfig
 from core.data import check_allowed, check_planned_size
 from core.errors import StudioError
+from core.i18n import _, ngettext, number
 from ui.access import visitor_roots
 from ui.state import config
 
@@ -126,7 +127,9 @@ def uploads_for_job(source: str) -> dict:
     and a source whose decoded size is known to be over it is refused here too."""
     if source in UPLOAD_SOURCES and not has_uploads(source):
         raise StudioError(
-            f"The '{source}' source has no uploaded images in this session: add them on the Dataset page first."
+            _(
+                "The '{source}' source has no uploaded images in this session: add them on the Dataset page first."
+            ).format(source=source)
         )
     budget = memory_budget(visitor=True)
     if source == "folder":
@@ -143,11 +146,11 @@ def uploads_for_job(source: str) -> dict:
 
 def zip_uploader(data: DataConfig) -> bool:
     """The ZIP uploader; True once this session holds a ZIP (its name becomes ``data.path``)."""
-    upload = st.file_uploader("ZIP with one folder per class", type=["zip"], key="zip_uploader")
+    upload = st.file_uploader(_("ZIP with one folder per class"), type=["zip"], key="zip_uploader")
     if upload is not None:
         store_zip(upload.name, upload.getvalue())
     if not zip_bytes():
-        st.info("Upload a ZIP whose top level (or single root folder) holds one folder per class, images inside.")
+        st.info(_("Upload a ZIP whose top level (or single root folder) holds one folder per class, images inside."))
         return False
     data.path = zip_name()
     return True
@@ -157,28 +160,35 @@ def class_images_editor() -> bool:
     """Classes with file uploads and camera pictures, as in Teachable Machine; True once two classes have images."""
     classes = class_images()
     with st.form("add_class", clear_on_submit=True, border=False):
-        new_name = st.text_input("New class name", key="new_class_name")
-        if st.form_submit_button("Add class"):
+        new_name = st.text_input(_("New class name"), key="new_class_name")
+        if st.form_submit_button(_("Add class")):
             add_class(new_name)
     for name in list(classes):
-        with st.expander(f"{name} — {len(classes[name])} images", expanded=len(classes[name]) == 0):
+        count = len(classes[name])
+        title = ngettext("{name} — {count} image", "{name} — {count} images", count)
+        with st.expander(title.format(name=name, count=number(count)), expanded=count == 0):
             files = st.file_uploader(
-                f"Images of '{name}'", accept_multiple_files=True, key=f"class_upload::{name}", type=IMAGE_TYPES
+                _("Images of '{name}'").format(name=name),
+                accept_multiple_files=True,
+                key=f"class_upload::{name}",
+                type=IMAGE_TYPES,
             )
-            photo = st.camera_input(f"Take a picture of '{name}'", key=f"class_camera::{name}")
+            photo = st.camera_input(_("Take a picture of '{name}'").format(name=name), key=f"class_camera::{name}")
             add_class_files(name, [*(files or []), *([photo] if photo else [])])
-            if st.button(f"Remove class '{name}'", key=f"class_remove::{name}"):
+            if st.button(_("Remove class '{name}'").format(name=name), key=f"class_remove::{name}"):
                 remove_class(name)
                 st.rerun()
     if sum(bool(images) for images in classes.values()) < 2:
-        st.info("Add images to at least two classes (upload files or take pictures) to build a dataset.")
+        st.info(_("Add images to at least two classes (upload files or take pictures) to build a dataset."))
         return False
     return True
 
 
 def keras_archive_uploader(source: str, wanted: str) -> None:
     """Offered when a Keras set is not in the cache: the visitor uploads the archive keras.datasets would fetch."""
-    files = st.file_uploader(f"Upload {wanted}", accept_multiple_files=True, key="keras_uploader", type=["npz", "gz"])
+    files = st.file_uploader(
+        _("Upload {file}").format(file=_(wanted)), accept_multiple_files=True, key="keras_uploader", type=["npz", "gz"]
+    )
     if files:
         store_keras_files(source, {f.name: f.getvalue() for f in files})
         st.rerun()
