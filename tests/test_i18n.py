@@ -100,6 +100,7 @@ def _binds_underscore(tree: ast.AST) -> list[int]:
         if isinstance(c, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp))
         for gen in c.generators
         for n in ast.walk(gen.target)
+        if isinstance(n, ast.Name)  # the Load/Store markers inside have no line
     }
     return [line for line in found if line not in comprehension_lines]
 
