@@ -4,15 +4,15 @@ import pandas as pd
 import streamlit as st
 
 from core.access import Action
-from core.charts import overlay_figure
-from core.data import default_image_size
+from core.charts import metric_name, overlay_figure
 from core.errors import StudioError
-from core.runs import delete_run, history_rows, read_metrics, rename_run
+from core.i18n import _
+from core.runs import HISTORY_COLUMNS, default_run_name, delete_run, history_rows, read_metrics, rename_run
 from ui.access import can, current_user, refusal
 from ui.continue_run import continue_controls
 from ui.jobs import fresh_runs, manager, run_selectbox, show_damage
 from ui.state import config
-from ui.train import STATE_STYLE, draw_curves, live_view
+from ui.train import STATE_STYLE, draw_curves, live_view, settings_summary
 from ui.uploads import uploads_for_job
 
 COMPARED_METRICS = ["val_accuracy", "val_loss", "accuracy", "loss"]
@@ -21,30 +21,29 @@ cfg = config()
 mgr = manager()
 if can(Action.TRAIN):
     mgr.prepare()  # a trainer imports TensorFlow now, so that Start starts at once
-st.title("Train")
+st.title(_("Train"))
 
 # --- Start ------------------------------------------------------------------------------------------
-size = cfg.data.image_size or default_image_size(cfg.data.source)
-d, t = cfg.data, cfg.training
-st.markdown(
-    f"**Data** {d.source} at {size}×{size} · split {1 - d.val_split - d.test_split:.0%} / {d.val_split:.0%} / "
-    f"{d.test_split:.0%} · seed {d.seed}  \n**Model** {cfg.model.preset} · **Training** {t.epochs} epochs, batch "
-    f"{t.batch_size}, {t.optimizer} at {t.learning_rate:g}, {t.schedule} schedule"
-    + (", early stopping" if t.early_stopping else "")
-)
+st.markdown(settings_summary(cfg))
 st.caption(
-    "Change these on the Dataset and Model pages. Training runs on the server in the background: you can "
-    "click around, switch pages or reload the browser while it trains."
+    _(
+        "Change these on the Dataset and Model pages. Training runs on the server in the background: you can "
+        "click around, switch pages or reload the browser while it trains."
+    )
 )
 name_col, button_col = st.columns([3, 1])
 with name_col:
     run_name = st.text_input(
-        "Run name (optional)", key="run_name_input", placeholder=f"{cfg.model.preset} on {cfg.data.source}"
+        _("Run name (optional)"),
+        key="run_name_input",
+        placeholder=default_run_name(cfg),
     )
 with button_col:
     st.write("")
     may_train = can(Action.TRAIN)
-    start = st.button("Start training", type="primary", key="start_training", width="stretch", disabled=not may_train)
+    start = st.button(
+        _("Start training"), type="primary", key="start_training", width="stretch", disabled=not may_train
+    )
 if not may_train:
     st.caption(refusal(Action.TRAIN))
 if start:
@@ -53,8 +52,8 @@ if start:
         job = mgr.submit(cfg, uploads_for_job(cfg.data.source), name=run_name.strip() or None, owner=current_user())
         st.session_state["watch_run"] = st.session_state["selected_run"] = job.run_id
         if busy is not None:
-            note = f"{busy} is training in this workspace: yours is queued and starts when it ends."
-            st.session_state["start_note"] = note
+            note = _("{holder} is training in this workspace: yours is queued and starts when it ends.")
+            st.session_state["start_note"] = note.format(holder=busy)
         st.rerun()  # the whole page again: the sidebar, drawn before this button, polls from now on
     except StudioError as err:
         st.error(str(err))
@@ -65,48 +64,53 @@ shown = live_view()
 
 # --- History ----------------------------------------------------------------------------------------
 st.divider()
-st.subheader("Run history")
+st.subheader(_("Run history"))
 runs = fresh_runs()
 if not runs:
-    st.caption(f"No runs yet in {mgr.workspace.resolve()}.")
+    st.caption(_("No runs yet in {workspace}.").format(workspace=mgr.workspace.resolve()))
     st.stop()
-st.dataframe(pd.DataFrame(history_rows(runs)), hide_index=True, width="stretch", key="history_table")
+history = pd.DataFrame(history_rows(runs)).rename(columns=lambda c: _(HISTORY_COLUMNS.get(c, c)))
+st.dataframe(history, hide_index=True, width="stretch", key="history_table")
 by_id = {r.run_id: r for r in runs}
 compare = st.multiselect(
-    "Compare runs", list(by_id), default=list(by_id)[:2], key="compare_runs", format_func=lambda rid: by_id[rid].name
+    _("Compare runs"), list(by_id), default=list(by_id)[:2], key="compare_runs", format_func=lambda rid: by_id[rid].name
 )
-metric = st.radio("Curve", COMPARED_METRICS, horizontal=True, key="compare_metric")
+metric = st.radio(_("Curve"), COMPARED_METRICS, horizontal=True, key="compare_metric", format_func=metric_name)
 if compare:
     curves = {f"{by_id[rid].name} ({rid[-4:]})": read_metrics(by_id[rid].path)[1] for rid in compare}
     st.plotly_chart(overlay_figure(curves, metric), key="compare_chart")
 
-st.markdown("**Open a run**")
+st.markdown(_("**Open a run**"))
 run = run_selectbox(runs, key="history_run")
 chosen = run.run_id
 show_damage(run)
 if run.state in STATE_STYLE and run.status.error:
-    STATE_STYLE[run.state](f"{run.state}: {run.status.error}")
+    STATE_STYLE[run.state](_("{state}: {error}").format(state=run.state.label, error=run.status.error))
 if run.state == "interrupted" and run.has_model():
-    st.caption("Its last good checkpoint is kept and can be evaluated and exported.")
+    st.caption(_("Its last good checkpoint is kept and can be evaluated and exported."))
 owner = run.status.owner
 if run.state.live and mgr.get(chosen) is None and chosen != shown:
-    st.info(f"This run is {run.state} in another process (pid {run.status.pid} on {run.status.host}).")
+    said = _("This run is {state} in another process (pid {pid} on {host}).")
+    st.info(said.format(state=run.state.label, pid=run.status.pid, host=run.status.host))
     if st.button(
-        "Stop this run", key="stop_other_run", disabled=not can(Action.STOP, owner), help="It ends at its next step."
+        _("Stop this run"),
+        key="stop_other_run",
+        disabled=not can(Action.STOP, owner),
+        help=_("It ends at its next step."),
     ):
         mgr.stop(chosen)
-        st.toast("Asked it to stop at its next step…")
+        st.toast(_("Asked it to stop at its next step…"))
 if chosen != shown:  # the live view above draws that one's
     draw_curves(*read_metrics(run.path), key="saved", run_id=chosen)
 continue_controls(run, mgr)
 
 c1, c2, c3 = st.columns([2, 1, 1])
 with c1:
-    new_name = st.text_input("New name", value=run.name, key=f"rename_{chosen}")
+    new_name = st.text_input(_("New name"), value=run.name, key=f"rename_{chosen}")
 with c2:
     st.write("")
     may_rename = can(Action.RENAME, owner)
-    if st.button("Rename", key="rename_run", width="stretch", disabled=not may_rename):
+    if st.button(_("Rename"), key="rename_run", width="stretch", disabled=not may_rename):
         try:
             rename_run(run.path, new_name, mgr.live_ids())
             st.rerun()
@@ -115,13 +119,13 @@ with c2:
 with c3:
     st.write("")
     may_delete = can(Action.DELETE, owner)
-    if st.button("Delete run", key="delete_run", width="stretch", disabled=run.state.live or not may_delete):
+    if st.button(_("Delete run"), key="delete_run", width="stretch", disabled=run.state.live or not may_delete):
         st.session_state["confirm_delete"] = chosen
 if not (may_rename and may_delete):
     st.caption(refusal(Action.DELETE, owner))
 if st.session_state.get("confirm_delete") == chosen:
-    st.warning(f"Delete {run.name} ({chosen}) and all its files?")
-    if st.button("Yes, delete it", key="confirm_delete_run", disabled=not may_delete):
+    st.warning(_("Delete {name} ({run}) and all its files?").format(name=run.name, run=chosen))
+    if st.button(_("Yes, delete it"), key="confirm_delete_run", disabled=not may_delete):
         st.session_state.pop("confirm_delete", None)
         try:
             delete_run(run.path, mgr.workspace, mgr.live_ids())

@@ -14,6 +14,7 @@ import numpy as np
 
 from core.errors import StudioError
 from core.files import atomic_save_model
+from core.i18n import _
 from core.live import MetricsStore  # noqa: F401  (re-exported: training code imports it from here)
 from core.runs import BEST_MODEL, FINAL_MODEL, append_metrics
 from core.status import PROGRESS_BATCHES, Phase, Progress, write_progress
@@ -226,10 +227,12 @@ class NanGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             lr = current_lr(self.model)
-            self.message = (
-                f"NaN or Inf loss encountered at epoch {self._epoch + 1}, batch {batch + 1}. "
-                f"Loss value: {float(loss)}. Lower the learning rate (now {lr:g}; try {lr / 10:g}) "
-                "or turn on BatchNormalization."
+            said = _(
+                "NaN or Inf loss encountered at epoch {epoch}, batch {batch}. Loss value: {loss}. Lower the learning "
+                "rate (now {rate}; try {lower}) or turn on BatchNormalization."
+            )
+            self.message = said.format(
+                epoch=self._epoch + 1, batch=batch + 1, loss=float(loss), rate=f"{lr:g}", lower=f"{lr / 10:g}"
             )
             self.model.stop_training = True
 

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.i18n import N_, _, number, percent
 from core.metrics import Evaluation
 
 SMOOTHING = 0.8  # exponential moving average weight, as TensorBoard's default-ish slider
@@ -38,18 +39,29 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 300) -> go
 
 
 METRIC_NAMES = {
-    "accuracy": "training accuracy",
-    "loss": "training loss",
-    "val_accuracy": "validation accuracy",
-    "val_loss": "validation loss",
-    "lr": "learning rate",
+    "accuracy": N_("training accuracy"),
+    "loss": N_("training loss"),
+    "val_accuracy": N_("validation accuracy"),
+    "val_loss": N_("validation loss"),
+    "lr": N_("learning rate"),
+}
+# Chart titles of the known metrics (a title starts with a capital in English).
+METRIC_TITLES = {
+    "accuracy": N_("Training accuracy by epoch"),
+    "loss": N_("Training loss by epoch"),
+    "val_accuracy": N_("Validation accuracy by epoch"),
+    "val_loss": N_("Validation loss by epoch"),
 }
 MAX_EPOCH_TICKS = 12  # whole-epoch ticks on an axis at most: every epoch, or every 2nd, 5th…
 
 
 def metric_name(metric: str) -> str:
-    """A metric as people say it ("validation accuracy"), not as Keras logs it ("val_accuracy")."""
-    return METRIC_NAMES.get(metric, metric.replace("val_", "validation ").replace("_", " "))
+    """A metric as people say it ("validation accuracy"), not as Keras logs it ("val_accuracy"), in their language."""
+    if metric in METRIC_NAMES:
+        return _(METRIC_NAMES[metric])
+    if metric.startswith("val_"):
+        return _("validation {metric}").format(metric=metric.removeprefix("val_").replace("_", " "))
+    return metric.replace("_", " ")
 
 
 def whole_epochs(fig: go.Figure, last_epoch: int) -> go.Figure:
@@ -68,8 +80,8 @@ def class_counts_figure(class_names: list[str], counts: np.ndarray) -> go.Figure
     fig = px.bar(
         x=class_names,
         y=counts,
-        labels={"x": "class", "y": "images"},
-        title=f"Images per class (largest/smallest = {imbalance:.1f}×)",
+        labels={"x": _("class"), "y": _("images")},
+        title=_("Images per class (largest/smallest = {ratio}×)").format(ratio=number(imbalance, 1)),
     )
     fig.update_layout(height=320, margin=dict(t=40, b=10))
     fig.update_xaxes(type="category")  # every class named, "3" as a name rather than a number on a scale
@@ -85,7 +97,7 @@ def sample_grid_figure(
     """A mosaic of samples, one row per class, with the class names on the y axis."""
     fig = px.imshow(grid)
     height = max(200, min(60 * len(row_names), SAMPLE_GRID_MAX_HEIGHT))
-    title = f"Samples, {per_row} per class" if per_row else "Samples"
+    title = _("Samples, {count} per class").format(count=number(per_row)) if per_row else _("Samples")
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(
@@ -98,15 +110,22 @@ def channel_names(channels: int) -> list[str]:
     return ["gray"] if channels == 1 else ["red", "green", "blue"]
 
 
+CHANNEL_LABELS = {"gray": N_("gray"), "red": N_("red"), "green": N_("green"), "blue": N_("blue")}
+
+
 def pixel_histogram_figure(histograms: np.ndarray) -> go.Figure:
     """Pixel value counts (0..255) per channel."""
     fig = go.Figure()
     for histogram, name in zip(histograms, channel_names(len(histograms)), strict=True):
-        fig.add_trace(go.Scatter(x=np.arange(256), y=histogram, name=name, line=dict(color=CHANNEL_COLOURS[name])))
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(256), y=histogram, name=_(CHANNEL_LABELS[name]), line=dict(color=CHANNEL_COLOURS[name])
+            )
+        )
     fig.update_layout(
-        title="Pixel value histogram per channel",
-        xaxis_title="pixel value",
-        yaxis_title="pixels",
+        title=_("Pixel value histogram per channel"),
+        xaxis_title=_("pixel value"),
+        yaxis_title=_("pixels"),
         height=320,
         margin=dict(t=40, b=10),
     )
@@ -128,11 +147,13 @@ def batch_loss_figure(batches: list[dict]) -> go.Figure:
     raw = [b["loss"] for b in batches]
     losses, smoothed = thinned(raw), thinned(smooth(raw))  # smoothed over every batch, then thinned
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps, y=losses, name="batch loss", mode="lines", line=dict(color="#9ecae1", width=1)))
     fig.add_trace(
-        go.Scatter(x=steps, y=smoothed, name="smoothed", mode="lines", line=dict(color=TRAIN_COLOUR, width=2))
+        go.Scatter(x=steps, y=losses, name=_("batch loss"), mode="lines", line=dict(color="#9ecae1", width=1))
     )
-    return _layout(fig, "Batch loss", "step", "loss")
+    fig.add_trace(
+        go.Scatter(x=steps, y=smoothed, name=_("smoothed"), mode="lines", line=dict(color=TRAIN_COLOUR, width=2))
+    )
+    return _layout(fig, _("Batch loss"), _("step"), _("loss"))
 
 
 def epoch_figure(epochs: list[dict], metric: str) -> go.Figure:
@@ -143,7 +164,7 @@ def epoch_figure(epochs: list[dict], metric: str) -> go.Figure:
         go.Scatter(
             x=x,
             y=[e.get(metric) for e in epochs],
-            name=f"training {metric}",
+            name=metric_name(metric),
             mode="lines+markers",
             line=dict(color=TRAIN_COLOUR),
         )
@@ -153,13 +174,15 @@ def epoch_figure(epochs: list[dict], metric: str) -> go.Figure:
             go.Scatter(
                 x=x,
                 y=[e.get(f"val_{metric}") for e in epochs],
-                name=f"validation {metric}",
+                name=metric_name(f"val_{metric}"),
                 mode="lines+markers",
                 line=dict(color=VAL_COLOUR),
             )
         )
     whole_epochs(fig, max(x, default=1))
-    return _layout(fig, f"Epoch {metric}", "epoch", metric)
+    title = _("Epoch accuracy") if metric == "accuracy" else _("Epoch loss") if metric == "loss" else metric
+    axis = _("accuracy") if metric == "accuracy" else _("loss") if metric == "loss" else metric
+    return _layout(fig, title, _("epoch"), axis)
 
 
 def lr_figure(batches: list[dict], epochs: list[dict]) -> go.Figure:
@@ -169,7 +192,7 @@ def lr_figure(batches: list[dict], epochs: list[dict]) -> go.Figure:
         go.Scatter(
             x=[r[x_key] for r in records],
             y=[r["lr"] for r in records],
-            name="learning rate",
+            name=_("learning rate"),
             mode="lines" if batches else "lines+markers",
             line=dict(color="#2ca02c"),
         )
@@ -179,7 +202,7 @@ def lr_figure(batches: list[dict], epochs: list[dict]) -> go.Figure:
     fig.update_yaxes(type="log", dtick=1, tickformat=".0e")
     if x_key == "epoch":
         whole_epochs(fig, max((r["epoch"] for r in records), default=1))
-    return _layout(fig, "Learning rate", x_key, "learning rate")
+    return _layout(fig, _("Learning rate"), _("step") if x_key == "step" else _("epoch"), _("learning rate"))
 
 
 def overlay_figure(curves: dict[str, list[dict]], metric: str) -> go.Figure:
@@ -194,7 +217,12 @@ def overlay_figure(curves: dict[str, list[dict]], metric: str) -> go.Figure:
                 go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=name, mode="lines+markers")
             )
     whole_epochs(fig, last)
-    return _layout(fig, f"{metric_name(metric).capitalize()} by epoch", "epoch", metric_name(metric), height=360)
+    title = (
+        _(METRIC_TITLES[metric])
+        if metric in METRIC_TITLES
+        else _("{metric} by epoch").format(metric=metric_name(metric))
+    )
+    return _layout(fig, title, _("epoch"), metric_name(metric), height=360)
 
 
 def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Figure:
@@ -204,7 +232,7 @@ def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Fig
     z = rates if normalized else counts
     names = evaluation.class_names
     text = [
-        [f"{rates[i, j]:.0%}" if normalized else str(counts[i, j]) for j in range(len(names))]
+        [percent(rates[i, j], 0) if normalized else str(counts[i, j]) for j in range(len(names))]
         for i in range(len(names))
     ]
     fig = go.Figure(
@@ -216,15 +244,17 @@ def confusion_figure(evaluation: Evaluation, normalized: bool = False) -> go.Fig
             text=text,
             texttemplate="%{text}" if len(names) <= 20 else None,
             customdata=np.dstack([counts, rates]),
-            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata[0]}<br>rate: %{customdata[1]:.1%}"
-            "<extra></extra>",
+            hovertemplate=_("true: {true}<br>predicted: {predicted}<br>count: {count}<br>rate: {rate}").format(
+                true="%{y}", predicted="%{x}", count="%{customdata[0]}", rate="%{customdata[1]:.1%}"
+            )
+            + "<extra></extra>",
         )
     )
     fig.update_layout(
-        title="Confusion matrix" + (" (row-normalized)" if normalized else ""),
+        title=_("Confusion matrix (row-normalized)") if normalized else _("Confusion matrix"),
         height=520,
-        xaxis_title="predicted class",
-        yaxis_title="true class",
+        xaxis_title=_("predicted class"),
+        yaxis_title=_("true class"),
         margin=dict(l=10, r=10, t=40, b=10),
     )
     fig.update_yaxes(autorange="reversed")
@@ -256,7 +286,10 @@ def clickable_confusion_figure(
             mode="markers",
             marker=dict(size=max(8, min(40, 400 // len(names))), symbol="square", opacity=0),
             customdata=evaluation.confusion.ravel(),
-            hovertemplate="true: %{y}<br>predicted: %{x}<br>count: %{customdata}<extra></extra>",
+            hovertemplate=_("true: {true}<br>predicted: {predicted}<br>count: {count}").format(
+                true="%{y}", predicted="%{x}", count="%{customdata}"
+            )
+            + "<extra></extra>",
             showlegend=False,
         )
     )
@@ -270,9 +303,11 @@ def prediction_figure(probs: np.ndarray, class_names: list[str], top: int = 5) -
         x=probs[best][::-1],
         y=[class_names[i] for i in best][::-1],
         orientation="h",
-        labels={"x": "probability", "y": "class"},
+        labels={"x": _("probability"), "y": _("class")},
         range_x=[0, 1],
-        title=f"Prediction: {class_names[best[0]]} ({probs[best[0]]:.1%})",
+        title=_("Prediction: {name} ({probability})").format(
+            name=class_names[best[0]], probability=percent(probs[best[0]])
+        ),
     )
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10))
     fig.update_yaxes(type="category")  # class names such as "8" are names, not numbers on a scale

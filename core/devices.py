@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from core.errors import StudioError
+from core.i18n import _, number
 
 CPU_DEVICES_ENV = "CNN_STUDIO_CPU_DEVICES"
 MAX_CPU_DEVICES = 64
@@ -30,10 +31,11 @@ def cpu_devices_setting(value: str | None = None, name: str = CPU_DEVICES_ENV) -
     except ValueError:
         count = 0
     if not 1 <= count <= MAX_CPU_DEVICES:
-        raise StudioError(
-            f"{name} {text!r} is not a device count: give a whole number from 1 to {MAX_CPU_DEVICES} "
-            "(2 trains two replicas on the CPU, as on two GPUs), or leave it unset."
+        said = _(
+            "{name} {value} is not a device count: give a whole number from 1 to {limit} (2 trains two replicas on "
+            "the CPU, as on two GPUs), or leave it unset."
         )
+        raise StudioError(said.format(name=name, value=repr(text), limit=MAX_CPU_DEVICES))
     return count
 
 
@@ -48,10 +50,11 @@ def configure_devices() -> int:
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
         except RuntimeError:  # TensorFlow already started in this process: its devices are fixed
             if len(tf.config.list_logical_devices("CPU")) != count:
-                raise StudioError(
-                    f"{CPU_DEVICES_ENV}={count} came after TensorFlow started in this process; set it before "
-                    "starting the server or the command."
-                ) from None
+                said = _(
+                    "{variable}={count} came after TensorFlow started in this process; set it before starting the "
+                    "server or the command."
+                )
+                raise StudioError(said.format(variable=CPU_DEVICES_ENV, count=count)) from None
     return count
 
 
@@ -80,7 +83,11 @@ def choose_strategy():
 def batch_text(global_batch: int, replicas: int) -> str:
     """``global batch 32 = 16 per replica × 2 replicas`` (the batch-size setting is the global batch)."""
     if replicas <= 1:
-        return f"batch {global_batch} on one device"
+        return _("batch {batch} on one device").format(batch=number(global_batch))
     if global_batch % replicas == 0:
-        return f"global batch {global_batch} = {global_batch // replicas} per replica × {replicas} replicas"
-    return f"global batch {global_batch} split over {replicas} replicas"
+        said = _("global batch {batch} = {share} per replica × {replicas} replicas")
+        return said.format(
+            batch=number(global_batch), share=number(global_batch // replicas), replicas=number(replicas)
+        )
+    said = _("global batch {batch} split over {replicas} replicas")
+    return said.format(batch=number(global_batch), replicas=number(replicas))

@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 from core.files import atomic_write_bytes
+from core.i18n import _
 
 ERROR_LOG = "error.log"
 MAX_CAUSE_CHARS = 300  # one line in the sidebar and the CLI; the log has all of it
@@ -36,7 +37,7 @@ def root_cause(err: BaseException) -> str:
         line = re.sub(r"\s*\[\[\{\{node .*$", "", line).strip()  # the node name TensorFlow appends
         if line and not _HEADER_LINE.match(line):
             return line if len(line) <= MAX_CAUSE_CHARS else line[: MAX_CAUSE_CHARS - 1] + "…"
-    return "no message"
+    return _("no message")
 
 
 def write_error_log(run_dir: Path, err: BaseException) -> Path | None:
@@ -58,11 +59,12 @@ def failure_message(run_dir: Path, err: BaseException, cause: str | None = None)
     relative to the workspace (never a server path)."""
     cause = cause or f"{type(err).__name__}: {root_cause(err)}"
     logged = write_error_log(run_dir, err)
-    return cause.rstrip() + (_where(run_dir) if logged else "")
+    return _with_log(cause, run_dir) if logged else cause.rstrip()
 
 
-def _where(run_dir: Path) -> str:
-    return f" Full traceback: {run_dir.name}/{ERROR_LOG} in the workspace."
+def _with_log(cause: str, run_dir: Path) -> str:
+    said = _("{cause} Full traceback: {file} in the workspace.")
+    return said.format(cause=cause.rstrip(), file=f"{run_dir.name}/{ERROR_LOG}")
 
 
 def logged_cause(run_dir: Path) -> str | None:
@@ -72,4 +74,4 @@ def logged_cause(run_dir: Path) -> str | None:
     except OSError:
         return None
     cause = next((line.removeprefix("Cause: ") for line in lines if line.startswith("Cause: ")), None)
-    return cause + _where(run_dir) if cause else None
+    return _with_log(cause, run_dir) if cause else None

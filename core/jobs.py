@@ -27,7 +27,7 @@ from core.config import StudioConfig
 from core.devices import configure_devices
 from core.errors import StudioError
 from core.failures import logged_cause, write_error_log
-from core.i18n import language, using
+from core.i18n import _, language, using
 from core.live import MetricsStore
 from core.runs import live_run_ids, load_run, read_metrics_cached, run_status, workspace_dir
 from core.status import STATUS_FILE, Phase, Progress, RunState, read_progress, update_status
@@ -272,7 +272,8 @@ class JobManager:
 
         run_dir = self.workspace / run_id
         if run_id in self.live_ids():
-            raise StudioError(f"Run {run_id} is still queued or training: continue it once it has ended.")
+            said = _("Run {run} is still queued or training: continue it once it has ended.")
+            raise StudioError(said.format(run=run_id))
         config = resume_config(run_dir, more_epochs)
         update_status(run_dir, state=RunState.QUEUED, error=None, pid=os.getpid())
         return self._enqueue(Job(run_dir, config, uploads, owner=owner, options={"resume": True}))
@@ -347,10 +348,12 @@ class JobManager:
                 result = TrainResult(**payload)
         process.join(timeout=30)
         if result is None:
-            message = logged_cause(job.run_dir) or (
-                f"The training process ended unexpectedly (exit code {process.exitcode}), for example killed "
-                "for lack of memory: lower the batch size or the image size and try again."
-            )
+            with using(job.lang):  # this thread has no page: the message speaks the run's language
+                said = _(
+                    "The training process ended unexpectedly (exit code {code}), for example killed for lack of "
+                    "memory: lower the batch size or the image size and try again."
+                )
+                message = logged_cause(job.run_dir) or said.format(code=process.exitcode)
             epochs = len(job.store.snapshot()[1])
             update_status(
                 job.run_dir,
@@ -383,7 +386,8 @@ class JobManager:
             if job.state == RunState.QUEUED:
                 self._queue.remove(job)
                 job.state = RunState.STOPPED
-                update_status(job.run_dir, state=RunState.STOPPED, error="Stopped before it started.")
+                with using(job.lang):
+                    update_status(job.run_dir, state=RunState.STOPPED, error=_("Stopped before it started."))
                 return True
         job.stop_event.set()
         return True
@@ -392,7 +396,7 @@ class JobManager:
         """What trains in this workspace now, from this server or any other process, or None."""
         active = self.active()
         if active is not None:
-            return f"run {active.run_id}"
+            return _("run {run}").format(run=active.run_id)
         holder = current_holder(self.workspace)
         return holder.describe() if holder else None
 
@@ -459,7 +463,10 @@ class JobManager:
                 status.duration or 0.0,
                 status.error,
             )
-        where = f"process {status.pid} on {status.host}" if status.pid else "another process"
+        if status.pid:
+            where = _("process {pid} on {host}").format(pid=status.pid, host=status.host)
+        else:
+            where = _("another process")
         return RunView(run_id, state, progress, batches, epochs, status.owner, result, where)
 
     def wait(self, run_id: str, timeout: float = 600.0) -> Job:

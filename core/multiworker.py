@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import StudioError
+from core.i18n import _
 
 TIMEOUT_ENV = "CNN_STUDIO_WORKER_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -64,30 +65,32 @@ def cluster_from_env() -> Cluster | None:
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
         return None
-    fix = (
-        'Set it as {"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}} '
-        "with this machine's index."
-    )
+    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
     try:
         data = json.loads(text)
         workers = data["cluster"]["worker"]
         task = data["task"]
         index = task["index"]
     except (ValueError, KeyError, TypeError):
-        raise StudioError(f"TF_CONFIG is not a worker cluster: {text[:120]!r}. {fix}") from None
+        said = _("TF_CONFIG is not a worker cluster: {value}. Set it as {example} with this machine's index.")
+        raise StudioError(said.format(value=repr(text[:120]), example=example)) from None
     if set(data["cluster"]) != {"worker"} or task.get("type") != "worker":
-        raise StudioError(f"TF_CONFIG: only a cluster of workers is supported (no chief, ps or evaluator). {fix}")
-    if not isinstance(workers, list) or not all(isinstance(w, str) and _port(w) for w in workers):
-        raise StudioError(f"TF_CONFIG: cluster.worker must be a list of host:port addresses, not {workers!r}.")
-    if not isinstance(index, int) or not 0 <= index < len(workers):
-        raise StudioError(
-            f"TF_CONFIG: task.index {index!r} is not one of the {len(workers)} workers (0 to {len(workers) - 1})."
+        said = _(
+            "TF_CONFIG: only a cluster of workers is supported (no chief, ps or evaluator). Set it as {example} "
+            "with this machine's index."
         )
+        raise StudioError(said.format(example=example))
+    if not isinstance(workers, list) or not all(isinstance(w, str) and _port(w) for w in workers):
+        said = _("TF_CONFIG: cluster.worker must be a list of host:port addresses, not {value}.")
+        raise StudioError(said.format(value=repr(workers)))
+    if not isinstance(index, int) or not 0 <= index < len(workers):
+        said = _("TF_CONFIG: task.index {index} is not one of the {count} workers (0 to {last}).")
+        raise StudioError(said.format(index=repr(index), count=len(workers), last=len(workers) - 1))
     return Cluster(workers, index)
 
 
 def _port(address: str) -> int | None:
-    host, _, port = address.rpartition(":")
+    host, _colon, port = address.rpartition(":")
     return int(port) if host and port.isdigit() and 0 < int(port) < 65536 else None
 
 
@@ -108,10 +111,11 @@ def wait_for_peers(cluster: Cluster, timeout: float) -> None:
         listener.bind(("", _port(cluster.address)))
     except OSError as err:
         listener.close()
-        raise StudioError(
-            f"This worker's address {cluster.address} (TF_CONFIG task {cluster.index}) cannot be used: "
-            f"{err.strerror}. Free that port or give another one in TF_CONFIG on every worker."
-        ) from None
+        said = _(
+            "This worker's address {address} (TF_CONFIG task {index}) cannot be used: {reason}. Free that port or "
+            "give another one in TF_CONFIG on every worker."
+        )
+        raise StudioError(said.format(address=cluster.address, index=cluster.index, reason=err.strerror)) from None
     listener.listen(16)
     listener.settimeout(RETRY_SECONDS)
     done = threading.Event()
@@ -119,7 +123,7 @@ def wait_for_peers(cluster: Cluster, timeout: float) -> None:
     def answer() -> None:
         while not done.is_set():
             try:
-                connection, _ = listener.accept()
+                connection, _address = listener.accept()
                 connection.close()
             except OSError:
                 continue
@@ -132,11 +136,14 @@ def wait_for_peers(cluster: Cluster, timeout: float) -> None:
         while missing:
             missing = [(i, address) for i, address in missing if not _answers(address)]
             if missing and time.monotonic() > deadline:
-                names = ", ".join(f"worker {i} at {address}" for i, address in missing)
-                raise StudioError(
-                    f"{names} did not answer within {timeout:g} s ({TIMEOUT_ENV}). Start the same command there "
-                    "with its TF_CONFIG task index, or check the address, the port and the firewall."
+                names = ", ".join(
+                    _("worker {index} at {address}").format(index=i, address=address) for i, address in missing
                 )
+                said = _(
+                    "{workers} did not answer within {seconds} s ({variable}). Start the same command there with "
+                    "its TF_CONFIG task index, or check the address, the port and the firewall."
+                )
+                raise StudioError(said.format(workers=names, seconds=f"{timeout:g}", variable=TIMEOUT_ENV))
             if missing:
                 time.sleep(RETRY_SECONDS)
     finally:
@@ -146,7 +153,7 @@ def wait_for_peers(cluster: Cluster, timeout: float) -> None:
 
 
 def _answers(address: str) -> bool:
-    host, _, port = address.rpartition(":")
+    host, _colon, port = address.rpartition(":")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=RETRY_SECONDS):
             return True
@@ -209,10 +216,11 @@ def to_keras3(run_dir: Path, config, image_shape, num_classes: int, mean, std, m
         model.set_weights(weights)
         difference = float(np.max(np.abs(model.predict(probe, verbose=0) - expected)))
         if difference > CONVERSION_ATOL:
-            raise StudioError(
-                f"The model trained on several workers does not carry over to Keras 3 ({name}: predictions differ "
-                f"by {difference:.2g}). Train this config on one machine."
+            said = _(
+                "The model trained on several workers does not carry over to Keras 3 ({file}: predictions differ by "
+                "{difference}). Train this config on one machine."
             )
+            raise StudioError(said.format(file=name, difference=f"{difference:.2g}"))
         atomic_save_model(model, run_dir / name)
 
 

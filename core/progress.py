@@ -8,6 +8,8 @@ from typing import TextIO
 
 import keras
 
+from core.i18n import _, number
+
 BAR_WIDTH = 30
 
 
@@ -39,22 +41,37 @@ class TextProgress(keras.callbacks.Callback):
         filled = int(BAR_WIDTH * done / steps) if steps else 0
         bar = "=" * max(filled - 1, 0) + (">" if filled else "") + "." * (BAR_WIDTH - filled)
         batch_size = self.batch_size
-        rate = f" {done * batch_size / elapsed:,.0f} img/s" if batch_size and elapsed else ""
         eta = elapsed / done * (steps - done) if steps else 0
-        self.stream.write(
-            f"\repoch {self._epoch + 1}/{self.params.get('epochs')} [{bar}] {done}/{steps or '?'} "
-            f"loss {logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}{rate} "
-            f"ETA {eta:.0f} s "
+        values = dict(
+            epoch=self._epoch + 1,
+            epochs=self.params.get("epochs"),
+            bar=bar,
+            done=done,
+            steps=steps or "?",
+            loss=f"{logs.get('loss', float('nan')):.4f}",
+            accuracy=f"{logs.get('accuracy', float('nan')):.4f}",
+            eta=number(eta, 0),
         )
+        if batch_size and elapsed:
+            said = _(
+                "epoch {epoch}/{epochs} [{bar}] {done}/{steps} loss {loss} acc {accuracy} {rate} img/s ETA {eta} s"
+            )
+            values["rate"] = number(done * batch_size / elapsed, 0)
+        else:
+            said = _("epoch {epoch}/{epochs} [{bar}] {done}/{steps} loss {loss} acc {accuracy} ETA {eta} s")
+        self.stream.write("\r" + said.format(**values) + " ")
         self.stream.flush()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        extra = "".join(f" {k} {logs[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in logs)
+        extra = "".join(f" {k} {logs[k]:.4f}" for k in ("val_loss", "val_accuracy") if k in logs)  # Keras's names
         seconds = time.perf_counter() - self._epoch_start
-        self.stream.write(
-            f"\repoch {epoch + 1}/{self.params.get('epochs')} done in {seconds:.1f} s: "
-            f"loss {logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}"
-            f"{extra}{' ' * 20}\n"
+        said = _("epoch {epoch}/{epochs} done in {seconds} s: loss {loss} acc {accuracy}").format(
+            epoch=epoch + 1,
+            epochs=self.params.get("epochs"),
+            seconds=number(seconds, 1),
+            loss=f"{logs.get('loss', float('nan')):.4f}",
+            accuracy=f"{logs.get('accuracy', float('nan')):.4f}",
         )
+        self.stream.write(f"\r{said}{extra}{' ' * 20}\n")
         self.stream.flush()

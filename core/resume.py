@@ -15,9 +15,13 @@ from pathlib import Path
 
 from core.config import FIELDS, DataConfig, StudioConfig
 from core.errors import StudioError
+from core.i18n import N_, _, ngettext, number
 from core.runs import FINAL_MODEL, load_run, read_config_checked, read_metrics
 
 HEAD_LAYER = "predictions"  # the classifier: the one layer whose shape follows the class count
+# Words every note about a re-initialised classifier head contains (the page finds the note by them, in English
+# and in the language it is shown in).
+HEAD_NOTE_WORDS = N_("classifier head")
 MAX_EPOCHS = int(FIELDS["training.epochs"].spec.high)  # a resumed run's total epochs stay within it
 
 
@@ -61,24 +65,39 @@ def resume_config(run_dir: Path, more_epochs: int) -> StudioConfig:
     """
     run = load_run(run_dir)
     if run.state.live:
-        raise StudioError(f"Run '{run.name}' is {run.state}: wait until it ends (or stop it) to continue it.")
+        said = _("Run '{name}' is {state}: wait until it ends (or stop it) to continue it.")
+        raise StudioError(said.format(name=run.name, state=run.state.label))
     if not (run_dir / FINAL_MODEL).is_file():
-        raise StudioError(
-            f"Run '{run.name}' has no checkpoint to continue from ({FINAL_MODEL}): it ended before its first epoch. "
+        said = _(
+            "Run '{name}' has no checkpoint to continue from ({file}): it ended before its first epoch. "
             "Train it again instead."
         )
+        raise StudioError(said.format(name=run.name, file=FINAL_MODEL))
     if more_epochs < 1:
-        raise StudioError(f"More epochs is {more_epochs}: give 1 or more.")
+        raise StudioError(_("More epochs is {count}: give 1 or more.").format(count=more_epochs))
     data, problem = read_config_checked(run_dir)
     if problem:
-        raise StudioError(f"Run '{run.name}' cannot be continued: {problem}.")
+        raise StudioError(_("Run '{name}' cannot be continued: {problem}.").format(name=run.name, problem=problem))
     config = StudioConfig.from_dict(data)
     done = run_history(run_dir).epoch_count
     total = done + more_epochs
     if total > MAX_EPOCHS:
+        said = ngettext(
+            "Run '{name}' has trained {done} epoch; {more} more make {total}, over the limit of {limit}: give at "
+            "most {left} more.",
+            "Run '{name}' has trained {done} epochs; {more} more make {total}, over the limit of {limit}: give at "
+            "most {left} more.",
+            done,
+        )
         raise StudioError(
-            f"Run '{run.name}' has trained {done} epochs; {more_epochs} more make {total}, over the limit of "
-            f"{MAX_EPOCHS}: give at most {MAX_EPOCHS - done} more."
+            said.format(
+                name=run.name,
+                done=number(done),
+                more=number(more_epochs),
+                total=number(total),
+                limit=number(MAX_EPOCHS),
+                left=number(MAX_EPOCHS - done),
+            )
         )
     config.training.epochs = total
     return config
@@ -88,7 +107,8 @@ def source_model_path(run_dir: Path) -> Path:
     """The weights a fine-tuned run starts from: the source run's best checkpoint, else its last one."""
     run = load_run(run_dir)
     if run.state.live:
-        raise StudioError(f"Run '{run.name}' is {run.state}: wait until it ends to start a new run from its weights.")
+        said = _("Run '{name}' is {state}: wait until it ends to start a new run from its weights.")
+        raise StudioError(said.format(name=run.name, state=run.state.label))
     return run.model_path()
 
 
@@ -97,7 +117,7 @@ def fine_tune_config(run_dir: Path, data: DataConfig | None = None) -> StudioCon
     shape it trained with (image size and colour are pinned to what the run saw; other data fields can change)."""
     values, problem = read_config_checked(run_dir)
     if problem:
-        raise StudioError(f"Run '{run_dir.name}' cannot seed a new run: {problem}.")
+        raise StudioError(_("Run '{run}' cannot seed a new run: {problem}.").format(run=run_dir.name, problem=problem))
     config = StudioConfig.from_dict(values)
     if data is not None:
         config.data = DataConfig(**vars(data))
@@ -117,7 +137,8 @@ def restore_checkpoint(run_dir: Path, model) -> None:
     try:
         model.set_weights(saved.get_weights())
     except ValueError as err:
-        raise StudioError(f"The checkpoint of run '{run_dir.name}' does not fit its config ({err}).") from None
+        said = _("The checkpoint of run '{run}' does not fit its config ({error}).")
+        raise StudioError(said.format(run=run_dir.name, error=err)) from None
     old = getattr(saved, "optimizer", None)
     new = model.optimizer
     new.build(model.trainable_variables)
@@ -145,25 +166,40 @@ def load_source_weights(source: Path, model, class_names: list[str]) -> list[str
         if other is not None and [tuple(w.shape) for w in other.weights] == shapes:
             layer.set_weights(other.get_weights())
         elif layer.name == HEAD_LAYER:
-            before = f"{len(source_classes)} classes" if source_classes else "other classes"
+            listed = ", ".join(class_names[:6]) + ("…" if len(class_names) > 6 else "")
+            if source_classes:
+                said = _(
+                    "The classifier head was re-initialised: run {run} has {before} classes, this dataset {count} "
+                    "({names}). The other layers start from its weights."
+                )
+            else:
+                said = _(
+                    "The classifier head was re-initialised: run {run} has other classes, this dataset {count} "
+                    "({names}). The other layers start from its weights."
+                )
+            before = number(len(source_classes or []))
             notes.append(
-                f"The classifier head was re-initialised: run {source.parent.name} has {before}, this dataset "
-                f"{len(class_names)} ({', '.join(class_names[:6])}{'…' if len(class_names) > 6 else ''}). The "
-                "other layers start from its weights."
+                said.format(run=source.parent.name, before=before, count=number(len(class_names)), names=listed)
             )
         else:
-            found = "no such layer" if other is None else f"shapes {[tuple(w.shape) for w in other.weights]}"
-            raise StudioError(
-                f"Run {source.parent.name}'s model does not have this architecture: layer '{layer.name}' "
-                f"{shapes} has {found} there. Fine-tune with the source run's model settings (and image size and "
-                "colour), or train from scratch."
-            )
+            if other is None:
+                said = _(
+                    "Run {run}'s model does not have this architecture: layer '{layer}' {shapes} has no such layer "
+                    "there. Fine-tune with the source run's model settings (and image size and colour), or train "
+                    "from scratch."
+                )
+            else:
+                said = _(
+                    "Run {run}'s model does not have this architecture: layer '{layer}' {shapes} has shapes {found} "
+                    "there. Fine-tune with the source run's model settings (and image size and colour), or train "
+                    "from scratch."
+                )
+            found = [tuple(w.shape) for w in other.weights] if other is not None else None
+            raise StudioError(said.format(run=source.parent.name, layer=layer.name, shapes=shapes, found=found))
     if not notes and source_classes is not None and source_classes != class_names:
-        notes.append(
-            f"Same number of classes as run {source.parent.name}, but other names: the head keeps its weights, "
-            "class by position."
-        )
-    notes.append(f"Started from the weights of run {source.parent.name} ({source.name}).")
+        said = _("Same number of classes as run {run}, but other names: the head keeps its weights, class by position.")
+        notes.append(said.format(run=source.parent.name))
+    notes.append(_("Started from the weights of run {run} ({file}).").format(run=source.parent.name, file=source.name))
     return notes
 
 
@@ -174,7 +210,10 @@ def check_same_classes(run_dir: Path, class_names: list[str]) -> None:
     path = run_dir / CLASSES_FILE
     before = json.loads(path.read_text()) if path.is_file() else None
     if before is not None and before != class_names:
+        said = _(
+            "Run {run} trained on the classes {before}; this dataset has {names}. Continue it on its own dataset, "
+            "or start a new run from its weights."
+        )
         raise StudioError(
-            f"Run {run_dir.name} trained on the classes {', '.join(map(str, before[:6]))}; this dataset has "
-            f"{', '.join(class_names[:6])}. Continue it on its own dataset, or start a new run from its weights."
+            said.format(run=run_dir.name, before=", ".join(map(str, before[:6])), names=", ".join(class_names[:6]))
         )

@@ -16,9 +16,10 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import StudioConfig
+from core.config import StudioConfig, source_title
 from core.errors import StudioError
 from core.files import disk_full_guard, json_default
+from core.i18n import N_, _, language, number, using
 from core.status import STATUS_FILE, RunState, RunStatus, read_status_checked, update_status
 from core.trainer_lock import current_holder
 
@@ -34,6 +35,21 @@ FINAL_MODEL = "final.keras"
 MAX_RUN_NAME = 200  # characters in a run's name
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 DAMAGED_FIX = "delete the run or train it again"
+# The history table's columns: the keys of history_rows (as the CLI and tests read them), shown translated.
+HISTORY_COLUMNS = {
+    "run": N_("run"),
+    "name": N_("name"),
+    "status": N_("status"),
+    "dataset": N_("dataset"),
+    "preset": N_("preset"),
+    "parameters": N_("parameters"),
+    "best val acc": N_("best val acc"),
+    "test acc": N_("test acc"),
+    "epochs": N_("epochs"),
+    "duration": N_("duration"),
+    "started": N_("started"),
+    "problem": N_("problem"),
+}
 
 
 def workspace_dir(path: str | os.PathLike | None = None) -> Path:
@@ -61,15 +77,24 @@ def clean_run_name(name: str) -> str:
     return " ".join("".join(kept).split())
 
 
+def default_run_name(config: StudioConfig) -> str:
+    """The name of a run started without one: "mnist on Digits", "tiny on ZIP of class folders (pets.zip)". A run's
+    name is data, stored in status.json and read by every visitor and the CLI whatever their language, so the app
+    makes it language-neutral (English) once, as the run is created; renaming it is the person's choice."""
+    with using("en"):
+        data = source_title(config.data.source)
+    data += f" ({Path(config.data.path).name})" if config.data.path else ""
+    return clean_run_name(f"{config.model.preset} on {data}")[:MAX_RUN_NAME]
+
+
 def check_run_name(name: str) -> str:
     """The cleaned name, or a StudioError when it is empty or longer than MAX_RUN_NAME characters."""
     cleaned = clean_run_name(name)
     if not cleaned:
-        raise StudioError("A run name cannot be empty: type a name, or keep the old one.")
+        raise StudioError(_("A run name cannot be empty: type a name, or keep the old one."))
     if len(cleaned) > MAX_RUN_NAME:
-        raise StudioError(
-            f"A run name can have at most {MAX_RUN_NAME} characters; this one has {len(cleaned):,}. Shorten it."
-        )
+        said = _("A run name can have at most {limit} characters; this one has {count}. Shorten it.")
+        raise StudioError(said.format(limit=number(MAX_RUN_NAME), count=number(len(cleaned))))
     return cleaned
 
 
@@ -115,10 +140,11 @@ class RunInfo:
         for name in (BEST_MODEL, FINAL_MODEL):
             if (self.path / name).is_file():
                 return self.path / name
-        raise StudioError(
-            f"Run '{self.name}' has no model file ({BEST_MODEL} or {FINAL_MODEL}) in {self.path}: it stopped before "
-            "the first checkpoint. Train it again."
+        said = _(
+            "Run '{name}' has no model file ({best} or {final}) in {folder}: it stopped before the first "
+            "checkpoint. Train it again."
         )
+        raise StudioError(said.format(name=self.name, best=BEST_MODEL, final=FINAL_MODEL, folder=self.path))
 
 
 def _process_alive(pid: int) -> bool:
@@ -134,7 +160,7 @@ def _process_alive(pid: int) -> bool:
 
 
 # (path, size, mtime) of a checked file → its check's answer: the history reads each file once per version.
-_FILE_CHECKS: dict[tuple[str, str, int, int], object] = {}
+_FILE_CHECKS: dict[tuple[str, str, str, int, int], object] = {}  # the language too: answers are messages
 _MAX_FILE_CHECKS = 512
 
 
@@ -144,7 +170,7 @@ def _checked(path: Path, check):
         info = path.stat()
     except OSError:
         return check(path)
-    key = (check.__name__, str(path), info.st_size, info.st_mtime_ns)
+    key = (check.__name__, language(), str(path), info.st_size, info.st_mtime_ns)
     if key not in _FILE_CHECKS:
         if len(_FILE_CHECKS) >= _MAX_FILE_CHECKS:
             _FILE_CHECKS.clear()
@@ -178,8 +204,10 @@ def _model_problem(path: Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (OSError, zipfile.BadZipFile, ValueError):
-        return f"{path.name} cannot be read: it is truncated or not a Keras model file"
-    return None if "config.json" in names else f"{path.name} is not a Keras model file (it has no config.json)"
+        return _("{file} cannot be read: it is truncated or not a Keras model file").format(file=path.name)
+    if "config.json" in names:
+        return None
+    return _("{file} is not a Keras model file (it has no config.json)").format(file=path.name)
 
 
 def _npz_problem(path: Path) -> str | None:
@@ -187,9 +215,9 @@ def _npz_problem(path: Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (OSError, zipfile.BadZipFile, ValueError):
-        return f"{path.name} is truncated or not a NumPy archive"
+        return _("{file} is truncated or not a NumPy archive").format(file=path.name)
     missing = [a for a in ("images", "labels") if f"{a}.npy" not in names]
-    return f"{path.name} has no '{missing[0]}' array" if missing else None
+    return _("{file} has no '{array}' array").format(file=path.name, array=missing[0]) if missing else None
 
 
 def read_class_names(path: Path) -> tuple[list[str] | None, str | None]:
@@ -198,13 +226,13 @@ def read_class_names(path: Path) -> tuple[list[str] | None, str | None]:
     try:
         names = json.loads(file.read_bytes())
     except FileNotFoundError:
-        return None, f"{CLASSES_FILE} is missing"
+        return None, _("{file} is missing").format(file=CLASSES_FILE)
     except OSError as err:
-        return None, f"{CLASSES_FILE} cannot be read ({err.strerror})"
+        return None, _("{file} cannot be read ({reason})").format(file=CLASSES_FILE, reason=err.strerror)
     except ValueError:
-        return None, f"{CLASSES_FILE} is not valid JSON (truncated or overwritten)"
+        return None, _("{file} is not valid JSON (truncated or overwritten)").format(file=CLASSES_FILE)
     if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
-        return None, f"{CLASSES_FILE} is not a list of at least 2 class names"
+        return None, _("{file} is not a list of at least 2 class names").format(file=CLASSES_FILE)
     return names, None
 
 
@@ -213,20 +241,20 @@ def read_config_checked(path: Path) -> tuple[dict, str | None]:
     try:
         text = (path / CONFIG_FILE).read_bytes()
     except FileNotFoundError:
-        return {}, f"{CONFIG_FILE} is missing"
+        return {}, _("{file} is missing").format(file=CONFIG_FILE)
     except OSError as err:
-        return {}, f"{CONFIG_FILE} cannot be read ({err.strerror})"
+        return {}, _("{file} cannot be read ({reason})").format(file=CONFIG_FILE, reason=err.strerror)
     try:
         data = json.loads(text)
     except ValueError:
-        return {}, f"{CONFIG_FILE} is not valid JSON (truncated or overwritten)"
+        return {}, _("{file} is not valid JSON (truncated or overwritten)").format(file=CONFIG_FILE)
     if not isinstance(data, dict):
-        return {}, f"{CONFIG_FILE} is not a JSON object"
+        return {}, _("{file} is not a JSON object").format(file=CONFIG_FILE)
     try:
         StudioConfig.from_dict(data)
     except (StudioError, TypeError, ValueError, KeyError, AttributeError) as err:
         detail = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        return data, f"{CONFIG_FILE} is not a valid config ({detail})"
+        return data, _("{file} is not a valid config ({detail})").format(file=CONFIG_FILE, detail=detail)
     return data, None
 
 
@@ -240,13 +268,14 @@ def file_problems(path: Path) -> list[str]:
     model_problem = _checked(model, _model_problem)
     names, names_problem = read_class_names(path)
     if not (path / TEST_DATA_FILE).is_file():
-        data_problem = f"{TEST_DATA_FILE} is missing"
+        data_problem = _("{file} is missing").format(file=TEST_DATA_FILE)
     else:
         data_problem = _checked(path / TEST_DATA_FILE, _npz_problem)
     problems += [p for p in (model_problem, names_problem, data_problem) if p]
     outputs = None if model_problem else _checked(model, model_output_count)
     if names is not None and outputs is not None and outputs != len(names):
-        problems.append(f"{CLASSES_FILE} lists {len(names)} classes but the model outputs {outputs}")
+        said = _("{file} lists {count} classes but the model outputs {outputs}")
+        problems.append(said.format(file=CLASSES_FILE, count=number(len(names)), outputs=number(outputs)))
     return problems
 
 
@@ -263,7 +292,7 @@ def _owner_alive(path: Path, status: RunStatus) -> bool:
 def _mark_interrupted(path: Path, status: RunStatus, live_ids: set[str] | frozenset[str]) -> RunStatus:
     if status.state.live and path.name not in live_ids and not _owner_alive(path, status):
         status.state = RunState.INTERRUPTED
-        status.error = status.error or "The server stopped while this run was training."
+        status.error = status.error or _("The server stopped while this run was training.")
     return status
 
 
@@ -326,23 +355,47 @@ def find_run(workspace: Path, run: str | os.PathLike) -> RunInfo:
     if not (path / STATUS_FILE).is_file():
         path = workspace / str(run)
     if not (path / STATUS_FILE).is_file():
-        raise StudioError(f"No run at '{run}': give a run folder (with {STATUS_FILE}) or a run id from the history.")
+        said = _("No run at '{run}': give a run folder (with {file}) or a run id from the history.")
+        raise StudioError(said.format(run=run, file=STATUS_FILE))
     return load_run(path.resolve())  # absolute: exports hand the folder to tools that run elsewhere
+
+
+# What each action on a run that trains says: by a known process, by an unknown one.
+REFUSALS = {
+    "renamed": (
+        N_(
+            "Run '{name}' is {state} by process {pid} on {host}: it cannot be renamed while it trains. Stop it first "
+            "(Stop on the Train page, or `python -m core stop RUN`), then try again."
+        ),
+        N_(
+            "Run '{name}' is {state}: it cannot be renamed while it trains. Stop it first (Stop on the Train page, "
+            "or `python -m core stop RUN`), then try again."
+        ),
+    ),
+    "deleted": (
+        N_(
+            "Run '{name}' is {state} by process {pid} on {host}: it cannot be deleted while it trains. Stop it first "
+            "(Stop on the Train page, or `python -m core stop RUN`), then try again."
+        ),
+        N_(
+            "Run '{name}' is {state}: it cannot be deleted while it trains. Stop it first (Stop on the Train page, "
+            "or `python -m core stop RUN`), then try again."
+        ),
+    ),
+}
 
 
 def ensure_not_training(path: Path, action: str, live_ids: set[str] | frozenset[str] = frozenset()) -> None:
     """Refuse ``action`` on a run that is queued or training, whichever process (server, CLI) owns it."""
     run = load_run(path, live_ids)
     holder = current_holder(path.parent)
-    if holder is not None and holder.run_id == path.name:
-        who = f" by process {holder.pid} on {holder.host}"
-    elif run.state.live:
-        who = ""
-    else:
+    held = holder is not None and holder.run_id == path.name
+    if not (held or run.state.live):
         return
+    state = run.state.label if run.state.live else _("training")
+    said = _(REFUSALS[action][0 if held else 1])
     raise StudioError(
-        f"Run '{run.name}' is {run.state if run.state.live else 'training'}{who}: it cannot be {action} while it "
-        "trains. Stop it first (Stop on the Train page, or `python -m core stop RUN`), then try again."
+        said.format(name=run.name, state=state, pid=holder.pid if held else "", host=holder.host if held else "")
     )
 
 
@@ -358,7 +411,8 @@ def delete_run(path: Path, workspace: Path, live_ids: set[str] | frozenset[str] 
     """Remove a run folder; refuses paths outside the workspace and runs that are queued or training."""
     resolved, root = path.resolve(), workspace.resolve()
     if root not in resolved.parents:
-        raise StudioError(f"Refusing to delete '{path}': it is not inside the workspace {workspace}.")
+        said = _("Refusing to delete '{path}': it is not inside the workspace {workspace}.")
+        raise StudioError(said.format(path=path, workspace=workspace))
     ensure_not_training(resolved, "deleted", live_ids)
     shutil.rmtree(resolved)
 
@@ -434,8 +488,11 @@ def append_metrics(path: Path, records: list[dict]) -> None:
                 raise
 
 
-def _shown(value: float | int | None, pattern: str = "{:.3f}") -> str:
-    return pattern.format(value) if _is_number(value) and math.isfinite(value) else "—"
+def _score(value: float | int | None, pattern: str = "{seconds}", digits: int = 3) -> str:
+    """A number as the history shows it (``pattern`` around it, a dash when unknown)."""
+    if not (_is_number(value) and math.isfinite(value)):
+        return "—"
+    return pattern.format(seconds=number(value, digits))
 
 
 def _when(seconds: float | None) -> str:
@@ -455,14 +512,14 @@ def history_rows(runs: list[RunInfo]) -> list[dict]:
             {
                 "run": run.run_id,
                 "name": run.name,
-                "status": str(run.state) + (" · damaged" if run.damaged else ""),
+                "status": _("{state} · damaged").format(state=run.state.label) if run.damaged else run.state.label,
                 "dataset": s.dataset or "—",
                 "preset": s.preset or "—",
-                "parameters": _shown(s.params, "{:,}"),
-                "best val acc": _shown(s.best_val_accuracy),
-                "test acc": _shown(s.test_accuracy),
+                "parameters": number(s.params) if _is_number(s.params) else "—",
+                "best val acc": _score(s.best_val_accuracy),
+                "test acc": _score(s.test_accuracy),
                 "epochs": s.epochs_completed,
-                "duration": _shown(s.duration, "{:.0f} s"),
+                "duration": _score(s.duration, _("{seconds} s"), 0),
                 "started": _when(s.created),
                 "problem": run.damaged or "",
             }

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.files import atomic_write_json
+from core.i18n import N_, _, number, short_duration
 
 STATUS_FILE = "status.json"
 # The trainer's live progress and the batch records of the epoch that metrics.jsonl does not have yet, rewritten
@@ -31,12 +32,17 @@ PROGRESS_BATCHES = 1000  # the pending batch records progress.json keeps at most
 class RunState(StrEnum):
     """Where a run is in its life. ``status.json`` stores the value under the key "status"."""
 
-    QUEUED = "queued"
-    RUNNING = "running"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"  # said running or queued, but the process that owned it is gone
+    QUEUED = N_("queued")
+    RUNNING = N_("running")
+    FINISHED = N_("finished")
+    STOPPED = N_("stopped")
+    FAILED = N_("failed")
+    INTERRUPTED = N_("interrupted")  # said running or queued, but the process that owned it is gone
+
+    @property
+    def label(self) -> str:
+        """The state as people read it, in their language (the value stays the one status.json stores)."""
+        return _(self.value)
 
     @property
     def live(self) -> bool:
@@ -51,16 +57,21 @@ class RunState(StrEnum):
 class Phase(StrEnum):
     """What a running job is doing right now (the progress line); a run's end state closes it."""
 
-    STARTING = "starting"
-    STARTING_PROCESS = "starting the training process"
-    WAITING = "waiting for the workspace's trainer"  # another run (any process) is training here
-    LOADING_DATA = "loading data"
-    BUILDING_MODEL = "building the model"
-    TRAINING = "training"
-    TESTING = "testing"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    FAILED = "failed"
+    STARTING = N_("starting")
+    STARTING_PROCESS = N_("starting the training process")
+    WAITING = N_("waiting for the workspace's trainer")  # another run (any process) is training here
+    LOADING_DATA = N_("loading data")
+    BUILDING_MODEL = N_("building the model")
+    TRAINING = N_("training")
+    TESTING = N_("testing")
+    FINISHED = N_("finished")
+    STOPPED = N_("stopped")
+    FAILED = N_("failed")
+
+    @property
+    def label(self) -> str:
+        """The phase as people read it, in their language (the value stays the one progress.json stores)."""
+        return _(self.value)
 
     @classmethod
     def ended(cls, state: RunState) -> Phase:
@@ -135,12 +146,19 @@ def _fits(value: Any, hint: Any) -> bool:
 
 
 def _kind(hint: Any) -> str:
-    names = {int: "a whole number", float: "a number", str: "a text", type(None): "null"}
+    """The type a field needs, in words of the current language ("a whole number or null")."""
+    names = {int: N_("a whole number"), float: N_("a number"), str: N_("a text"), type(None): "null"}
+    lists = {int: N_("a list of whole numbers"), float: N_("a list of numbers"), str: N_("a list of texts")}
     if typing.get_origin(hint) is list:
-        return f"a list of {_kind(typing.get_args(hint)[0]).removeprefix('a ')}s"
+        item = typing.get_args(hint)[0]
+        return _(lists[item]) if item in lists else _("a list")
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return " or ".join(_kind(arg) for arg in typing.get_args(hint))
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
+        kinds = [_kind(arg) for arg in typing.get_args(hint)]
+        said = kinds[0]
+        for kind in kinds[1:]:
+            said = _("{first} or {second}").format(first=said, second=kind)
+        return said
+    return _(names[hint]) if hint in names else getattr(hint, "__name__", str(hint))
 
 
 def _shown(value: Any) -> str:
@@ -152,7 +170,9 @@ def parse_status(data: Any) -> tuple[RunStatus, list[str]]:
     """A status from the JSON of status.json, and what was wrong with it (empty when nothing was): a value that
     is not an object reads as an empty status, a field of the wrong type as its default."""
     if not isinstance(data, dict):
-        return RunStatus(), [f"{STATUS_FILE} is not a JSON object (it holds {_shown(data)})"]
+        return RunStatus(), [
+            _("{file} is not a JSON object (it holds {value})").format(file=STATUS_FILE, value=_shown(data))
+        ]
     problems = []
     values = {}
     for name, hint in _FIELD_TYPES.items():
@@ -160,16 +180,20 @@ def parse_status(data: Any) -> tuple[RunStatus, list[str]]:
             continue
         value = data[name]
         if name == "pid" and isinstance(value, int) and not 0 < value < 2**31:
-            problems.append(f"{STATUS_FILE}: 'pid' is {_shown(value)}, not a process id")
+            problems.append(
+                _("{file}: 'pid' is {value}, not a process id").format(file=STATUS_FILE, value=_shown(value))
+            )
         elif _fits(value, hint):
             values[name] = value
         else:
-            problems.append(f"{STATUS_FILE}: '{name}' is {_shown(value)}, not {_kind(hint)}")
+            said = _("{file}: '{field}' is {value}, not {kind}")
+            problems.append(said.format(file=STATUS_FILE, field=name, value=_shown(value), kind=_kind(hint)))
     try:
         state = RunState(data.get("status"))
     except ValueError:
         state = RunState.INTERRUPTED
-        problems.append(f"{STATUS_FILE}: 'status' is {_shown(data.get('status'))}, not one of {', '.join(RunState)}")
+        said = _("{file}: 'status' is {value}, not one of {states}")
+        problems.append(said.format(file=STATUS_FILE, value=_shown(data.get("status")), states=", ".join(RunState)))
     status = RunStatus(state=state, **values)
     status.notes = list(status.notes)
     return status, problems
@@ -190,14 +214,15 @@ def read_status_checked(run_dir: Path) -> tuple[RunStatus, list[str]]:
     try:
         text = path.read_bytes()
     except FileNotFoundError:
-        return RunStatus(), [f"{STATUS_FILE} is missing"]
+        return RunStatus(), [_("{file} is missing").format(file=STATUS_FILE)]
     except OSError as err:
-        return RunStatus(), [f"{STATUS_FILE} cannot be read ({err.strerror})"]
+        return RunStatus(), [_("{file} cannot be read ({reason})").format(file=STATUS_FILE, reason=err.strerror)]
     try:
         data = json.loads(text)
     except ValueError:  # torn JSON, or bytes that are not UTF-8
-        what = "empty" if not text.strip() else "not valid JSON (truncated or overwritten)"
-        return RunStatus(), [f"{STATUS_FILE} is {what}"]
+        if not text.strip():
+            return RunStatus(), [_("{file} is empty").format(file=STATUS_FILE)]
+        return RunStatus(), [_("{file} is not valid JSON (truncated or overwritten)").format(file=STATUS_FILE)]
     return parse_status(data)
 
 
@@ -245,14 +270,24 @@ class Progress:
         return min(max(done / (self.epochs * self.steps_per_epoch), 0.0), 1.0)
 
     def text(self) -> str:
-        """``epoch 2/5, batch 40/57, ETA 14 s`` while training, else the phase."""
+        """``epoch 2/5, batch 40/57, ETA 0:14`` while training, else the phase."""
         if self.phase == Phase.WAITING and self.waiting_for:
-            return f"waiting: {self.waiting_for} is training in this workspace"
+            return _("waiting: {holder} is training in this workspace").format(holder=self.waiting_for)
         if self.phase != Phase.TRAINING or not self.epochs:
-            return str(self.phase)
-        eta = f", ETA {self.eta:.0f} s" if self.eta is not None else ""
-        split = f" ({self.batch})" if self.batch else ""
-        return f"epoch {self.epoch}/{self.epochs}, batch {self.step}/{self.steps_per_epoch}{eta}{split}"
+            return self.phase.label
+        counts = dict(
+            epoch=number(self.epoch),
+            epochs=number(self.epochs),
+            step=number(self.step),
+            steps=number(self.steps_per_epoch),
+        )
+        if self.eta is not None:
+            line = _("epoch {epoch}/{epochs}, batch {step}/{steps}, ETA {eta}").format(
+                eta=short_duration(self.eta), **counts
+            )
+        else:
+            line = _("epoch {epoch}/{epochs}, batch {step}/{steps}").format(**counts)
+        return _("{progress} ({batch_split})").format(progress=line, batch_split=self.batch) if self.batch else line
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,6 +22,7 @@ from pathlib import Path
 from core.config import StudioConfig, field_info, set_field
 from core.errors import StudioError
 from core.files import atomic_write_json
+from core.i18n import LANG_ENV, _, language
 from core.runs import list_runs
 from core.status import RunState
 
@@ -69,25 +70,29 @@ def parse_param(text: str) -> Param:
     try:
         info = field_info(path)
     except KeyError:
-        raise StudioError(
-            f"--param {text}: '{path}' is not a config field (python -m core settings lists them)."
-        ) from None
+        said = _("--param {text}: '{path}' is not a config field (python -m core settings lists them).")
+        raise StudioError(said.format(text=text, path=path)) from None
     if not sep or not spec.strip():
-        raise StudioError(f"--param {text}: give FIELD=LOW:HIGH, FIELD=LOW:HIGH:log or FIELD=A,B,C.")
+        raise StudioError(
+            _("--param {text}: give FIELD=LOW:HIGH, FIELD=LOW:HIGH:log or FIELD=A,B,C.").format(text=text)
+        )
     kind = info.item_kind or info.kind
     if info.kind is list and path == info.path:
-        raise StudioError(f"--param {text}: search one item of a list field, e.g. {path}.0.")
+        said = _("--param {text}: search one item of a list field, e.g. {path}.0.")
+        raise StudioError(said.format(text=text, path=path))
     if info.spec.choices or "," in spec or kind in (bool, str):
         choices = [_value(info, part, text) for part in spec.split(",") if part.strip()]
         return Param(path, choices=choices)
     parts = spec.split(":")
     if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2].strip() != "log"):
-        raise StudioError(f"--param {text}: give LOW:HIGH or LOW:HIGH:log, e.g. training.learning_rate=1e-4:1e-2:log.")
+        said = _("--param {text}: give LOW:HIGH or LOW:HIGH:log, e.g. training.learning_rate=1e-4:1e-2:log.")
+        raise StudioError(said.format(text=text))
     low, high = (_value(info, part, text) for part in parts[:2])
     if low >= high:
-        raise StudioError(f"--param {text}: the low end {low} must be below the high end {high}.")
+        said = _("--param {text}: the low end {low} must be below the high end {high}.")
+        raise StudioError(said.format(text=text, low=low, high=high))
     if len(parts) == 3 and low <= 0:
-        raise StudioError(f"--param {text}: a log range needs a low end above 0.")
+        raise StudioError(_("--param {text}: a log range needs a low end above 0.").format(text=text))
     return Param(path, low, high, log=len(parts) == 3)
 
 
@@ -134,7 +139,8 @@ def sweeps_dir(workspace: Path) -> Path:
 
 def sweep_dir(workspace: Path, sweep_id: str) -> Path:
     if not SWEEP_ID.match(sweep_id):
-        raise StudioError(f"'{sweep_id}' is not a sweep id (they look like sweep-20261202-081500-1a2b).")
+        said = _("'{sweep}' is not a sweep id (they look like sweep-20261202-081500-1a2b).")
+        raise StudioError(said.format(sweep=sweep_id))
     return sweeps_dir(workspace) / sweep_id
 
 
@@ -144,17 +150,20 @@ def create_sweep(
     """A new sweep folder with its spec (nothing trains yet)."""
     base.validate()
     if not 1 <= trials <= MAX_TRIALS:
-        raise StudioError(f"The trial budget is {trials}: give 1 to {MAX_TRIALS} trials.")
+        said = _("The trial budget is {count}: give 1 to {limit} trials.")
+        raise StudioError(said.format(count=trials, limit=MAX_TRIALS))
     if metric not in METRICS:
-        raise StudioError(f"The sweep metric is '{metric}': choose {' or '.join(METRICS)}.")
+        said = _("The sweep metric is '{metric}': choose {first} or {second}.")
+        raise StudioError(said.format(metric=metric, first=METRICS[0], second=METRICS[1]))
     if base.data.val_split <= 0:
         raise StudioError(
-            "data.val_split is 0: a sweep compares trials on their validation metric; give it 0.1 or more."
+            _("data.val_split is 0: a sweep compares trials on their validation metric; give it 0.1 or more.")
         )
     params = list(params or DEFAULT_PARAMS)
     paths = [p.path for p in params]
     if len(set(paths)) != len(paths):
-        raise StudioError(f"A field is searched twice: {', '.join(sorted({p for p in paths if paths.count(p) > 1}))}.")
+        twice = ", ".join(sorted({p for p in paths if paths.count(p) > 1}))
+        raise StudioError(_("A field is searched twice: {fields}.").format(fields=twice))
     sweep_id = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     spec = SweepSpec(sweep_id, base.to_dict(), params, trials, metric)
     folder = sweep_dir(workspace, sweep_id)
@@ -166,7 +175,8 @@ def create_sweep(
 def load_spec(workspace: Path, sweep_id: str) -> SweepSpec:
     path = sweep_dir(workspace, sweep_id) / SPEC_FILE
     if not path.is_file():
-        raise StudioError(f"No sweep '{sweep_id}' in {workspace}: give the id of one (python -m core sweep --list).")
+        said = _("No sweep '{sweep}' in {workspace}: give the id of one (python -m core sweep --list).")
+        raise StudioError(said.format(sweep=sweep_id, workspace=workspace))
     return SweepSpec.from_dict(json.loads(path.read_text()))
 
 
@@ -286,7 +296,8 @@ def run_sweep(
             config, workspace, run_dir=run_dir, dataset=None if data_params else dataset, extra_callbacks=extra
         )
         if pruning.pruned_at is not None:
-            update_status(run_dir, error=f"Pruned by sweep {spec.sweep_id} after epoch {pruning.pruned_at}.")
+            said = _("Pruned by sweep {sweep} after epoch {epoch}.")
+            update_status(run_dir, error=said.format(sweep=spec.sweep_id, epoch=pruning.pruned_at))
             raise optuna.TrialPruned()
         if result.status != RunState.FINISHED:
             if stop_requested(workspace, spec.sweep_id):
@@ -343,6 +354,7 @@ def start_in_background(workspace: Path, sweep_id: str) -> int:
         stderr=log,
         stdin=subprocess.DEVNULL,
         cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, LANG_ENV: language()},  # its trials' messages speak the language of who started it
         start_new_session=True,  # it outlives a page rerun; stop_sweep ends it
     )
     (sweep_dir(workspace, sweep_id) / PID_FILE).write_text(str(process.pid))  # running from now on

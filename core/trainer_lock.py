@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.i18n import _
+
 LOCK_FILE = ".trainer.lock"
 STOP_FILE = "STOP"
 WAIT_POLL_SECONDS = 0.5
@@ -37,7 +39,8 @@ class Holder:
 
     def describe(self) -> str:
         since = time.strftime("%H:%M:%S", time.localtime(self.started))
-        return f"run {self.run_id} (process {self.pid} on {self.host}, since {since})"
+        said = _("run {run} (process {pid} on {host}, since {since})")
+        return said.format(run=self.run_id, pid=self.pid, host=self.host, since=since)
 
 
 def _read_holder(handle) -> Holder | None:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DataConfig, StudioConfig, source_title
+from core.config import StudioConfig
 from core.data import Dataset, build_augmenter, channel_stats, load_dataset, split_dataset
 from core.devices import batch_text, choose_strategy
 from core.errors import StudioError
 from core.failures import failure_message, root_cause
 from core.files import atomic_save_model, atomic_write_bytes, atomic_write_json
+from core.i18n import _
 from core.runs import (
     BEST_MODEL,
     CALIBRATION_FILE,
@@ -100,11 +101,6 @@ def _pipeline(dataset, indices: np.ndarray, batch_size: int, one_hot: bool, augm
     return make_pipeline(images, labels, batch_size, dataset.num_classes, one_hot, augmenter, shuffle_seed)
 
 
-def data_title(data: DataConfig) -> str:
-    """The dataset as a run's default name says it: "Digits", "ZIP of class folders (pets.zip)"."""
-    return source_title(data.source) + (f" ({Path(data.path).name})" if data.path else "")
-
-
 def create_run(
     workspace: Path,
     config: StudioConfig,
@@ -117,7 +113,7 @@ def create_run(
     import shutil
 
     from core.files import disk_full_guard
-    from core.runs import MAX_RUN_NAME, check_run_name, clean_run_name
+    from core.runs import check_run_name, default_run_name
 
     name = check_run_name(name) if name is not None and name.strip() else None
     label = f"{config.model.preset}-{config.data.source.split(':')[-1]}"
@@ -129,7 +125,7 @@ def create_run(
             update_status(
                 run_dir,
                 state=state,
-                name=name or clean_run_name(f"{config.model.preset} on {data_title(config.data)}")[:MAX_RUN_NAME],
+                name=name or default_run_name(config),
                 dataset=data_name,
                 preset=config.model.preset,
                 owner=owner,
@@ -174,7 +170,7 @@ def train_run(
     store = FolderProgress(store or MetricsStore(), run_dir)
     lock = TrainerLock(run_dir.parent, run_dir.name)  # the folder that holds the run: its workspace
     if not _wait_for_lock(lock, run_dir, store, stop_event):
-        return _finish(run_dir, time.time(), RunState.STOPPED, 0, store, error="Stopped before it started.")
+        return _finish(run_dir, time.time(), RunState.STOPPED, 0, store, error=_("Stopped before it started."))
     try:
         return _train_locked(
             config,
@@ -199,7 +195,7 @@ def _wait_for_lock(lock: TrainerLock, run_dir: Path, store, stop_event) -> bool:
     shown: list[str] = []
 
     def on_wait(holder) -> None:
-        text = holder.describe() if holder else "another run"
+        text = holder.describe() if holder else _("another run")
         if shown[-1:] != [text]:  # the progress line changes only when the holder does
             shown.append(text)
             store.set_progress(phase=Phase.WAITING, waiting_for=text)
@@ -356,10 +352,8 @@ def _train_locked(
 
         cause = None
         if isinstance(err, tf.errors.ResourceExhaustedError):
-            cause = (
-                f"Out of memory while training: {root_cause(err)}. Lower the batch size "
-                f"(now {config.training.batch_size}) or the image size."
-            )
+            said = _("Out of memory while training: {cause}. Lower the batch size (now {batch}) or the image size.")
+            cause = said.format(cause=root_cause(err), batch=config.training.batch_size)
         message = failure_message(run_dir, err, cause)  # the traceback goes to the run's error.log
         return _finish(run_dir, started, RunState.FAILED, epochs_done, store, error=message)
 
@@ -436,7 +430,7 @@ def _finish(
     test_accuracy: float | None = None,
     **extra,
 ) -> TrainResult:
-    _, epochs, _ = store.snapshot()
+    _batches, epochs, _progress = store.snapshot()
     val = [e["val_accuracy"] for e in epochs if "val_accuracy" in e]
     speeds = [e["images_per_second"] for e in epochs if e.get("images_per_second")]
     seconds = time.time() - started

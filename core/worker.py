@@ -60,7 +60,7 @@ from multiprocessing import connection, get_context
 from typing import Any
 
 from core.errors import StudioError
-from core.i18n import language, using
+from core.i18n import _, language, number, using
 
 REQUEST_MEMORY_MB = 2048  # the data a request's child may map (RLIMIT_DATA); TensorFlow itself takes ~0.6 GB
 REQUEST_SECONDS = 300  # wall-clock limit of one request, child start-up (~5-10 s to import TensorFlow) included
@@ -133,9 +133,12 @@ def _env_number(variable: str, default: float, minimum: float) -> float:
     except ValueError:
         value = float("nan")
     if not value >= minimum:  # also refuses nan
+        said = _(
+            "The server setting {variable}={value} is not a number ≥ {minimum}: fix it or unset it (the default is "
+            "{default})."
+        )
         raise StudioError(
-            f"The server setting {variable}={raw!r} is not a number ≥ {minimum:g}: fix it or unset it "
-            f"(the default is {default:g})."
+            said.format(variable=variable, value=repr(raw), minimum=f"{minimum:g}", default=f"{default:g}")
         )
     return value
 
@@ -214,10 +217,11 @@ def _send(conn, answer: tuple[str, Any]) -> str:
     try:
         conn.send(answer)
     except MemoryError:
-        conn.send(("memory", "MemoryError: the result does not fit"))
+        conn.send(("memory", _("MemoryError: the result does not fit")))
         return "memory"
     except Exception as err:  # an unpicklable result is the calling code's bug: say so
-        conn.send(("error", f"the result cannot be sent back ({type(err).__name__}: {_first_line(err)})"))
+        said = _("the result cannot be sent back ({error})").format(error=f"{type(err).__name__}: {_first_line(err)}")
+        conn.send(("error", said))
         return "error"
     return answer[0]
 
@@ -230,9 +234,12 @@ def _child(conn, memory_bytes: int, payload: bytes) -> None:
 
 
 def _memory_message(request: str, limit_mb: int, detail: str, setting: str = MEMORY_ENV) -> str:
-    return (
-        f"{request} needs more memory than the {limit_mb / 1024:.1f} GB a request may use on this server: "
-        f"{detail}. Use a smaller model, or ask the administrator to raise {setting} (now {limit_mb} MB)."
+    said = _(
+        "{request} needs more memory than the {limit} GB a request may use on this server: {detail}. Use a smaller "
+        "model, or ask the administrator to raise {setting} (now {megabytes} MB)."
+    )
+    return said.format(
+        request=request, limit=number(limit_mb / 1024, 1), detail=detail, setting=setting, megabytes=number(limit_mb)
     )
 
 
@@ -256,10 +263,11 @@ def run_in_worker(
     deadline = time.monotonic() + seconds
     slots = _worker_slots()
     if not slots.acquire(timeout=seconds):
-        raise StudioError(
-            f"{request} could not start: the server was busy with {request_workers()} other requests for "
-            f"{seconds:.0f} s. Try again in a minute."
+        said = _(
+            "{request} could not start: the server was busy with {count} other requests for {seconds} s. Try again "
+            "in a minute."
         )
+        raise StudioError(said.format(request=request, count=request_workers(), seconds=number(seconds, 0)))
     try:
         return _run(payload, request, limit_mb, seconds, deadline)
     finally:
@@ -285,10 +293,11 @@ def _run(payload: bytes, request: str, limit_mb: int, seconds: float, deadline: 
                 if not receive.poll():
                     break
         if answer is None and process.is_alive() and time.monotonic() >= deadline:
-            raise StudioError(
-                f"{request} took longer than the {seconds:.0f} s a request may take on this server and was "
-                f"stopped. Use a smaller model or fewer images, or ask the administrator to raise {SECONDS_ENV}."
+            said = _(
+                "{request} took longer than the {seconds} s a request may take on this server and was stopped. Use "
+                "a smaller model or fewer images, or ask the administrator to raise {variable}."
             )
+            raise StudioError(said.format(request=request, seconds=number(seconds, 0), variable=SECONDS_ENV))
     finally:
         receive.close()
         if process.is_alive():
@@ -301,11 +310,13 @@ def _run(payload: bytes, request: str, limit_mb: int, seconds: float, deadline: 
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
-            raise StudioError(_memory_message(request, limit_mb, f"the worker process was ended by {name}"))
-        raise StudioError(
-            f"{request} failed: the worker process ended with exit code {code} without an answer. "
-            "Try again; if it keeps failing, the file is probably damaged."
+            ended = _("the worker process was ended by {signal}").format(signal=name)
+            raise StudioError(_memory_message(request, limit_mb, ended))
+        said = _(
+            "{request} failed: the worker process ended with exit code {code} without an answer. Try again; if it "
+            "keeps failing, the file is probably damaged."
         )
+        raise StudioError(said.format(request=request, code=code))
     kind, value = answer
     if kind == "ok":
         return value
@@ -313,7 +324,7 @@ def _run(payload: bytes, request: str, limit_mb: int, seconds: float, deadline: 
         raise StudioError(value)
     if kind == "memory":
         raise StudioError(_memory_message(request, limit_mb, value))
-    raise StudioError(f"{request} failed: {value}.")
+    raise StudioError(_("{request} failed: {reason}.").format(request=request, reason=value))
 
 
 # --- Warm workers ------------------------------------------------------------------------------------------
@@ -454,18 +465,20 @@ class WarmWorker:
         code = self._process.exitcode
         self.stop()
         if timed_out:
-            raise StudioError(
-                f"{request} took longer than the {seconds:.0f} s a request may take on this server and was "
-                f"stopped. Try again with fewer images or formats, or ask the administrator to raise {SECONDS_ENV}."
+            said = _(
+                "{request} took longer than the {seconds} s a request may take on this server and was stopped. Try "
+                "again with fewer images or formats, or ask the administrator to raise {variable}."
             )
+            raise StudioError(said.format(request=request, seconds=number(seconds, 0), variable=SECONDS_ENV))
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
-            ended = f"the worker process was ended by {name}"
+            ended = _("the worker process was ended by {signal}").format(signal=name)
             raise StudioError(_memory_message(request, self.memory_mb, ended, WARM_MEMORY_ENV))
-        raise StudioError(f"{request} failed: the worker process ended with exit code {code}. Try again.")
+        said = _("{request} failed: the worker process ended with exit code {code}. Try again.")
+        raise StudioError(said.format(request=request, code=code))
 
 
 class WarmPool:
@@ -502,7 +515,8 @@ class WarmPool:
         seconds = float(timeout) if timeout is not None else request_seconds()
         payload = pickle.dumps((function, args, kwargs, language()), protocol=pickle.HIGHEST_PROTOCOL)
         if not self._free.acquire(timeout=seconds):
-            raise StudioError(f"{request} could not start: the server's workers stayed busy for {seconds:.0f} s.")
+            said = _("{request} could not start: the server's workers stayed busy for {seconds} s.")
+            raise StudioError(said.format(request=request, seconds=number(seconds, 0)))
         try:
             worker = next(w for w in self.workers if w.lock.acquire(blocking=False))
             try:
@@ -517,7 +531,7 @@ class WarmPool:
             raise StudioError(value)
         if kind == "memory":
             raise StudioError(_memory_message(request, worker.memory_mb, value, WARM_MEMORY_ENV))
-        raise StudioError(f"{request} failed: {value}.")
+        raise StudioError(_("{request} failed: {reason}.").format(request=request, reason=value))
 
 
 _pool_lock = threading.Lock()

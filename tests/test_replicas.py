@@ -84,7 +84,7 @@ def test_a_run_another_process_trains_is_viewed_from_its_folder(tmp_path):
     pending = [*epoch_one[1:], {"kind": "batch", "epoch": 2, "step": 3, "loss": 1.0, "lr": 0.001}]  # one stale
     write_progress(run_dir, progress.snapshot()[2], pending)
     view = other_server.view(run_dir.name)
-    assert view.state == RunState.RUNNING and view.progress.text() == "epoch 2/3, batch 1/2, ETA 4 s"
+    assert view.state == RunState.RUNNING and view.progress.text() == "epoch 2/3, batch 1/2, ETA 0:04"
     assert [r["step"] for r in view.batches] == [1, 2, 3] and len(view.epochs) == 1 and view.result is None
 
     update_status(run_dir, state=RunState.STOPPED, epochs_completed=1, duration=3.0)

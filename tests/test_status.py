@@ -45,4 +45,4 @@ def test_progress_text_and_fraction():
     assert progress.text() == "starting" and progress.fraction == 0.0
     progress.update(phase="training", epoch=2, epochs=4, step=5, steps_per_epoch=10, eta=12.4)
     assert progress.phase is Phase.TRAINING
-    assert progress.text() == "epoch 2/4, batch 5/10, ETA 12 s" and progress.fraction == pytest.approx(15 / 40)
+    assert progress.text() == "epoch 2/4, batch 5/10, ETA 0:12" and progress.fraction == pytest.approx(15 / 40)

@@ -10,7 +10,8 @@ import streamlit as st
 from core.access import Action
 from core.config import StudioConfig
 from core.errors import StudioError
-from core.resume import MAX_EPOCHS, fine_tune_config, run_history, source_model_path
+from core.i18n import _, ngettext, number
+from core.resume import HEAD_NOTE_WORDS, MAX_EPOCHS, fine_tune_config, run_history, source_model_path
 from core.runs import CLASSES_FILE, FINAL_MODEL, RunInfo
 from ui.access import can, current_user, refusal
 from ui.data import current_dataset
@@ -25,11 +26,11 @@ def continue_controls(run: RunInfo, manager) -> None:
     if run.state.live:
         return
     if run.status.parent_run:
-        st.caption(f"Fine-tuned from run {run.status.parent_run}.")
+        st.caption(_("Fine-tuned from run {run}.").format(run=run.status.parent_run))
         for note in run.status.notes:
-            if "classifier head" in note:
+            if HEAD_NOTE_WORDS in note or _(HEAD_NOTE_WORDS) in note:
                 st.info(note)
-    with st.expander("Continue or fine-tune this run"):
+    with st.expander(_("Continue or fine-tune this run")):
         may_train = can(Action.TRAIN)
         if not may_train:
             st.caption(refusal(Action.TRAIN))
@@ -41,21 +42,23 @@ def continue_controls(run: RunInfo, manager) -> None:
 def _continue(run: RunInfo, manager, may_train: bool) -> None:
     done = run_history(run.path).epoch_count
     if not (run.path / FINAL_MODEL).is_file():
-        st.caption("It ended before its first epoch: there is no checkpoint to continue from.")
+        st.caption(_("It ended before its first epoch: there is no checkpoint to continue from."))
         return
     left = MAX_EPOCHS - done
     if left < 1:
-        st.caption(f"It has trained {done} epochs, the most a run can.")
+        st.caption(_("It has trained {count} epochs, the most a run can.").format(count=number(done)))
         return
     more = st.number_input(
-        f"More epochs (it has trained {done})",
+        ngettext("More epochs (it has trained {count})", "More epochs (it has trained {count})", done).format(
+            count=number(done)
+        ),
         min_value=1,
         max_value=left,
         value=min(DEFAULT_MORE_EPOCHS, left),
         key=f"more_epochs_{run.run_id}",
     )
-    st.caption("Same folder, settings and split; the optimizer state and the charts go on from its last epoch.")
-    if st.button("Continue training", key="continue_run", disabled=not may_train):
+    st.caption(_("Same folder, settings and split; the optimizer state and the charts go on from its last epoch."))
+    if st.button(_("Continue training"), key="continue_run", disabled=not may_train):
         try:
             source = StudioConfig.from_dict(run.config).data.source
             job = manager.resume(run.run_id, int(more), uploads_for_job(source), owner=current_user())
@@ -67,25 +70,26 @@ def _continue(run: RunInfo, manager, may_train: bool) -> None:
 
 def _fine_tune(run: RunInfo, manager, may_train: bool) -> None:
     cfg = config()
-    st.markdown(f"**New run from its weights** on the Dataset page's data ({cfg.data.source})")
+    st.markdown(_("**New run from its weights** on the Dataset page's data ({source})").format(source=cfg.data.source))
     try:
         tuned = fine_tune_config(run.path, cfg.data)
         dataset = current_dataset(tuned.data)
         source = source_model_path(run.path)
     except StudioError as err:
-        st.caption(f"Not possible now: {err}")
+        st.caption(_("Not possible now: {reason}").format(reason=err))
         return
-    st.caption(
-        f"Its model and training settings, its weights ({source.name}) as the start, at its input size "
-        f"({tuned.data.image_size} px, {tuned.data.color_mode})."
+    said = _(
+        "Its model and training settings, its weights ({file}) as the start, at its input size ({size} px, {colour})."
     )
+    st.caption(said.format(file=source.name, size=tuned.data.image_size, colour=tuned.data.color_mode))
     classes = _classes(run)
     if classes is not None and classes != dataset.class_names:
-        st.info(
-            f"This dataset has other classes ({len(dataset.class_names)}) than the run ({len(classes)}): the "
-            "classifier head starts anew, the other layers from its weights."
+        said = _(
+            "This dataset has other classes ({count}) than the run ({before}): the classifier head starts anew, the "
+            "other layers from its weights."
         )
-    if st.button("Fine-tune on this dataset", key="fine_tune_run", disabled=not may_train):
+        st.info(said.format(count=number(len(dataset.class_names)), before=number(len(classes))))
+    if st.button(_("Fine-tune on this dataset"), key="fine_tune_run", disabled=not may_train):
         try:
             job = manager.submit(
                 tuned,

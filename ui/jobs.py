@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from core.i18n import _, ngettext, number
 from core.jobs import JobManager, RunView, get_manager
-from core.runs import DAMAGED_FIX, list_runs, workspace_dir
+from core.runs import list_runs, workspace_dir
 from core.status import RunState
 
 POLL_SECONDS = 1.0  # the Train page's live view, while a run is queued or training
@@ -57,19 +58,27 @@ def _status_fragment(live_at_run: tuple[str, ...]) -> None:
     if view is None:
         return
     if view.state == RunState.QUEUED:
-        st.caption(f"Queued **{view.run_id}**: {view.progress.text()}")
+        st.caption(_("Queued **{run}**: {progress}").format(run=view.run_id, progress=view.progress.text()))
         return
-    where = " (another process)" if view.elsewhere else ""
-    queued = f" · {len(live) - 1} queued" if len(live) > 1 else ""
-    st.caption(f"Training **{view.run_id}**{where}: {progress_text(view)}{queued}")
+    if view.elsewhere:
+        line = _("Training **{run}** (another process): {progress}")
+    else:
+        line = _("Training **{run}**: {progress}")
+    line = line.format(run=view.run_id, progress=progress_text(view))
+    if len(live) > 1:
+        waiting = len(live) - 1
+        line = ngettext("{status} · {count} queued", "{status} · {count} queued", waiting).format(
+            status=line, count=number(waiting)
+        )
+    st.caption(line)
     st.progress(view.progress.fraction)
 
 
 def progress_text(view: RunView) -> str:
-    return str(RunState.QUEUED) if view.state == RunState.QUEUED else view.progress.text()
+    return RunState.QUEUED.label if view.state == RunState.QUEUED else view.progress.text()
 
 
-def run_selectbox(runs: list, key: str, label: str = "Run"):
+def run_selectbox(runs: list, key: str, label: str | None = None):
     """A selectbox over runs (name · state · id, and "damaged" for a run with damaged files), remembering the
     choice across pages; returns the RunInfo."""
     ids = [r.run_id for r in runs]
@@ -78,12 +87,12 @@ def run_selectbox(runs: list, key: str, label: str = "Run"):
     if preferred in ids:  # the run chosen on another page, or just started: the widget's own state is older
         st.session_state[key] = preferred
     chosen = st.selectbox(
-        label,
+        label or _("Run"),
         ids,
         key=key,
         on_change=_remember_run,
         args=(key,),
-        format_func=lambda rid: f"{by_id[rid].name} · {by_id[rid].state}{_damaged_mark(by_id[rid])} · {rid}",
+        format_func=lambda rid: _run_option(by_id[rid]),
     )
     st.session_state["selected_run"] = chosen
     return by_id[chosen]
@@ -93,20 +102,29 @@ def _remember_run(key: str) -> None:
     st.session_state["selected_run"] = st.session_state[key]
 
 
-def _damaged_mark(run) -> str:
-    return " · damaged" if run.damaged else ""
+def _run_option(run) -> str:
+    """A run as the picker lists it: its name (data, as created), its state and id."""
+    if run.damaged:
+        return _("{name} · {state} · damaged · {run}").format(name=run.name, state=run.state.label, run=run.run_id)
+    return _("{name} · {state} · {run}").format(name=run.name, state=run.state.label, run=run.run_id)
 
 
 def show_damage(run, stop_if_unusable: bool = False) -> None:
     """Say what is damaged in the run. With ``stop_if_unusable``, a run whose model, test split, class names or
     config are damaged ends the page with one error (pages that evaluate or export it)."""
     if stop_if_unusable and run.unusable:
-        st.error(f"Run '{run.name}' is damaged: {run.unusable}. {DAMAGED_FIX[0].upper()}{DAMAGED_FIX[1:]}.")
+        said = _("Run '{name}' is damaged: {problem}. Delete the run or train it again.")
+        st.error(said.format(name=run.name, problem=run.unusable))
         st.stop()
     if run.damaged:
-        usable = not run.unusable and run.has_model()
-        usable = " Its model and test split are intact: it can still be evaluated and exported." if usable else ""
-        st.warning(f"Run '{run.name}' is damaged: {run.damaged}.{usable}")
+        if not run.unusable and run.has_model():
+            said = _(
+                "Run '{name}' is damaged: {problem}. Its model and test split are intact: it can still be evaluated "
+                "and exported."
+            )
+        else:
+            said = _("Run '{name}' is damaged: {problem}.")
+        st.warning(said.format(name=run.name, problem=run.damaged))
 
 
 def fresh_runs() -> list:
