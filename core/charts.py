@@ -52,6 +52,33 @@ METRIC_TITLES = {
     "val_accuracy": N_("Validation accuracy by epoch"),
     "val_loss": N_("Validation loss by epoch"),
 }
+OVERFIT_RISE = 1.10  # the validation loss 10% above its lowest while the training loss still falls: overfitting
+OVERFIT_MIN_EPOCHS = 3
+
+
+def overfitting_note(epochs: list[dict]) -> str | None:
+    """A learner's note when the curves show overfitting: the validation loss rose well above its lowest point
+    while the training loss kept falling. None when they do not (or too few epochs to tell)."""
+    rows = [e for e in epochs if e.get("val_loss") is not None and e.get("loss") is not None]
+    if len(rows) < OVERFIT_MIN_EPOCHS:
+        return None
+    best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    last = rows[-1]
+    if best == len(rows) - 1 or last["val_loss"] <= rows[best]["val_loss"] * OVERFIT_RISE:
+        return None
+    if last["loss"] >= rows[best]["loss"]:
+        return None
+    return _(
+        "Overfitting: the validation loss was lowest after epoch {best} ({best_loss}) and rose to {last_loss} while "
+        "the training loss kept falling. The model is learning the training set by heart: try more data "
+        "augmentation, more dropout, or early stopping."
+    ).format(
+        best=rows[best].get("epoch", best + 1),
+        best_loss=number(rows[best]["val_loss"], 3),
+        last_loss=number(last["val_loss"], 3),
+    )
+
+
 MAX_EPOCH_TICKS = 12  # whole-epoch ticks on an axis at most: every epoch, or every 2nd, 5th…
 
 

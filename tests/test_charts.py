@@ -70,3 +70,20 @@ def test_class_names_that_look_like_numbers_stay_names_on_the_axes():
 
     assert class_counts_figure(["3", "7"], np.array([5, 6])).layout.xaxis.type == "category"
     assert prediction_figure(np.array([0.2, 0.8]), ["3", "7"]).layout.yaxis.type == "category"
+
+
+def test_the_overfitting_note_appears_only_when_validation_loss_rises_as_training_loss_falls():
+    from core.charts import overfitting_note
+
+    def epochs(train, val):
+        return [{"epoch": i + 1, "loss": a, "val_loss": b} for i, (a, b) in enumerate(zip(train, val, strict=True))]
+
+    rising = overfitting_note(epochs([1.0, 0.6, 0.4, 0.2, 0.1], [0.9, 0.5, 0.45, 0.55, 0.7]))
+    assert rising and "epoch 3 (0.450)" in rising and "0.700" in rising and "early stopping" in rising
+    assert overfitting_note(epochs([1.0, 0.6, 0.4, 0.3], [0.9, 0.6, 0.5, 0.45])) is None  # still improving
+    assert overfitting_note(epochs([1.0, 0.6, 0.4, 0.3], [0.9, 0.6, 0.5, 0.52])) is None  # within noise
+    assert overfitting_note(epochs([1.0, 0.6], [0.5, 0.9])) is None  # too few epochs to tell
+    from core.i18n import using
+
+    with using("zh-CN"):
+        assert "过拟合" in overfitting_note(epochs([1.0, 0.6, 0.4, 0.2, 0.1], [0.9, 0.5, 0.45, 0.55, 0.7]))

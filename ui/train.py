@@ -8,7 +8,7 @@ from collections import OrderedDict
 import streamlit as st
 
 from core.access import Action
-from core.charts import batch_loss_figure, epoch_figure, lr_figure
+from core.charts import batch_loss_figure, epoch_figure, lr_figure, overfitting_note
 from core.data import default_image_size
 from core.i18n import _, duration, language, ngettext, number, percent, short_duration
 from core.status import Phase, RunState
@@ -81,6 +81,9 @@ def draw_curves(batches: list[dict], epochs: list[dict], key: str, run_id: str) 
     with right:
         st.plotly_chart(epoch_accuracy, key=f"{key}_epoch_accuracy")
         st.plotly_chart(rate, key=f"{key}_lr")
+    note = overfitting_note(epochs)
+    if note:
+        st.info(note, icon=":material/trending_up:")
 
 
 def live_view() -> str | None:
