@@ -119,6 +119,19 @@ def test_every_page_speaks_chinese_when_the_browser_prefers_it(server, chromium)
     page.context.close()
 
 
+def test_every_page_opened_by_a_link_with_lang_speaks_chinese_in_an_english_browser(server, chromium):
+    phrases = english_phrases()
+    page = new_page(chromium, "en-US")
+    for title in PAGES:
+        path = "" if title == "Dataset" else title.lower()
+        b.goto(page, f"{server}/{path}?lang=zh-CN")  # each a new session: the link alone sets the language
+        page.locator("h1").filter(has_text=zh(title)).first.wait_for()
+        time.sleep(1.0)
+        b.wait_for_app(page)
+        assert not english_on(page, phrases), f"{title}: English on the Chinese page: {english_on(page, phrases)}"
+    page.context.close()
+
+
 def test_a_link_with_lang_opens_in_chinese_and_the_switch_keeps_the_session(server, chromium):
     page = new_page(chromium, "en-US")  # an English browser: the link's language wins
     b.goto(page, f"{server}/?lang=zh-CN&data.source=builtin:digits")

@@ -149,7 +149,7 @@ def test_browser_the_upload_gets_a_message_and_the_server_serves_the_next_visito
         page.set_default_timeout(b.TIMEOUT_MS)
         b.goto(page, url)
         b.select(page, "Source", "ZIP of class folders")
-        b.widget(page, "stRadio", "Colour").get_by_text("rgb", exact=True).click()
+        b.widget(page, "stRadio", "Colour").get_by_text("RGB (3 channels)", exact=True).click()
         b.wait_for_app(page)
         b.widget(page, "stSlider", "Image size (pixels, square)").locator('input[type="range"]').press("End")  # 512
         b.wait_for_app(page)

@@ -326,7 +326,7 @@ def test_two_replicas_behind_nginx_share_watch_queue_and_stop_one_run(tmp_path):
 
         # Bob stops Alice's run from replica 2; Carol's then trains to its end, and Alice sees hers stopped.
         b.click_button(bob, "stop_training")
-        carol.get_by_text("Run finished after 1 epochs").wait_for(timeout=2 * b.TIMEOUT_MS)
+        carol.get_by_text("Run finished after 1 epoch").wait_for(timeout=2 * b.TIMEOUT_MS)
         b.navigate(alice, "Train")
         alice.get_by_text("Run stopped after").wait_for()
 

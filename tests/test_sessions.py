@@ -62,7 +62,7 @@ def test_two_sessions_share_runs_not_uploads_and_queue_their_training(shared_ser
         alice.wait_for_selector("text=/epoch \\d+\\/\\d+, batch/")
         b.click_button(alice, "stop_training")
         alice.wait_for_selector("text=Run stopped after", timeout=2 * b.TIMEOUT_MS)
-        bob.wait_for_selector("text=Run finished after 1 epochs", timeout=2 * b.TIMEOUT_MS)
+        bob.wait_for_selector("text=Run finished after 1 epoch", timeout=2 * b.TIMEOUT_MS)
 
         # Both runs are in the shared workspace and in both sessions' history (the compare box lists them).
         statuses = sorted(json.loads((d / "status.json").read_text())["status"] for d in b.run_dirs(runs))
