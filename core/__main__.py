@@ -696,7 +696,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     # The command line speaks the language of CNN_STUDIO_LANG, else of the environment's locale (LANG…).
-    with using(cli_language()), argparse_speaks_the_language():
+    try:
+        lang = cli_language()
+    except StudioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    with using(lang), argparse_speaks_the_language():
         return _main(argv)
 
 

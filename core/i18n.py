@@ -26,6 +26,8 @@ from babel import Locale
 from babel.dates import format_timedelta
 from babel.numbers import format_decimal, format_percent
 
+from core.errors import StudioError
+
 LANGUAGES = {"en": "English", "zh-CN": "简体中文"}  # the language tag people see in ?lang= → its own name
 DEFAULT_LANGUAGE = "en"
 LANG_PARAM = "lang"  # the URL parameter that carries the language of a shared link
@@ -93,12 +95,21 @@ def using(lang: str | None) -> Iterator[None]:
 
 
 def cli_language() -> str:
-    """The command line's language: CNN_STUDIO_LANG, else the environment's locale as gettext reads it."""
+    """The command line's language: CNN_STUDIO_LANG, else the environment's locale as gettext reads it (a locale
+    without a catalog, say fr_FR, speaks English). A CNN_STUDIO_LANG the studio does not speak is a StudioError."""
+    chosen = os.environ.get(LANG_ENV)
+    if chosen and not normalize(chosen):
+        raise StudioError(unknown_language(LANG_ENV, chosen))
     for variable in (LANG_ENV, "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
         value = os.environ.get(variable)
         if value:
             return normalize(value.split(":")[0]) or DEFAULT_LANGUAGE
     return DEFAULT_LANGUAGE
+
+
+def unknown_language(where: str, value: str) -> str:
+    """The message for a language the studio has no catalog for (in English: that language is not understood)."""
+    return f"{where}={value!r} is not a language of CNN Studio: use one of {', '.join(LANGUAGES)}."
 
 
 def catalog_path(lang: str, suffix: str = ".po") -> Path:

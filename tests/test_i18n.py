@@ -171,3 +171,42 @@ def test_the_chinese_readme_settings_table_is_the_generated_one():
     text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
     assert settings_table("zh-CN") in text
     assert "README.zh-CN.md" in (ROOT / "README.md").read_text()
+
+
+def test_a_language_the_studio_does_not_speak_is_named_with_the_fix(tmp_path):
+    env = {"CNN_STUDIO_LANG": "klingon", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    bad = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--workspace", str(tmp_path / "runs")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and not (tmp_path / "runs").exists()
+    assert "CNN_STUDIO_LANG='klingon' is not a language of CNN Studio: use one of en, zh-CN." in bad.stderr
+    # A locale without a catalog is an ordinary environment, not a mistake: the CLI speaks English.
+    fine = subprocess.run(
+        [sys.executable, "-m", "core", "train", "--help"],
+        cwd=ROOT,
+        env={**env, "CNN_STUDIO_LANG": "", "LANG": "fr_FR.UTF-8"},
+        capture_output=True,
+        text=True,
+    )
+    assert fine.returncode == 0 and "Learning rate" in fine.stdout
+
+
+def _language_page():
+    from ui.i18n import choose_language
+
+    choose_language()
+
+
+def test_a_link_with_an_unknown_language_says_so_and_opens_in_english():
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_function(_language_page)
+    app.query_params["lang"] = "xx-YY"
+    app.run()
+    assert not app.exception
+    assert [t.value for t in app.toast] == ["The link's lang=xx-YY was left out: use one of en, zh-CN."]
+    assert app.session_state["ui_language"] == "en"

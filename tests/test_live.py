@@ -104,16 +104,21 @@ def test_the_live_page_classifies_the_camera_stream_as_keras_classifies_the_pict
             browser.close()
 
 
+def launch_refusing_camera(playwright):
+    """Chromium with a (fake) camera whose permission the visitor refuses."""
+    return playwright.chromium.launch(
+        executable_path=b.CHROMIUM,
+        args=[*b.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
+        headless=True,
+    )
+
+
 def test_a_refused_camera_falls_back_to_a_picture_classified_in_the_browser(live_server, tmp_path):
     from playwright.sync_api import sync_playwright
 
     url, _, _ = live_server
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=b.CHROMIUM,
-            args=[*b.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
-            headless=True,
-        )
+        browser = launch_refusing_camera(p)
         try:
             page, errors = open_page(browser, f"{url}/live")
             frame = live_frame(page)
@@ -139,11 +144,7 @@ def test_the_live_page_speaks_the_sessions_language(live_server, tmp_path):
     with using("zh-CN"):
         words = camera_words() | live_words()
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=b.CHROMIUM,
-            args=[*b.CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
-            headless=True,
-        )
+        browser = launch_refusing_camera(p)
         try:
             page, errors = open_page(browser, f"{url}/live?lang=zh-CN")
             frame = live_frame(page)

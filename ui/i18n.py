@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.i18n import DEFAULT_LANGUAGE, LANG_PARAM, LANGUAGES, _, normalize, preferred, set_resolver
+from core.i18n import DEFAULT_LANGUAGE, LANG_PARAM, LANGUAGES, _, normalize, preferred, set_resolver, using
 
 LANGUAGE_KEY = "ui_language"  # the session's language (lasting; the widget's own key may be dropped)
 WIDGET_KEY = "lang"
@@ -32,11 +32,19 @@ set_resolver(_session_language)
 
 def first_language() -> str:
     """A new session's language: its link's, else the browser's, else English."""
-    asked = normalize(st.query_params.get(LANG_PARAM))
-    if asked:
-        return asked
+    raw = st.query_params.get(LANG_PARAM)
+    if normalize(raw):
+        return normalize(raw)
     browser = normalize(st.context.locale) or preferred(st.context.headers.get("Accept-Language"))
-    return browser or DEFAULT_LANGUAGE
+    chosen = browser or DEFAULT_LANGUAGE
+    if raw:  # a link with a language the studio does not speak: say so, in the language used instead
+        with using(chosen):
+            st.toast(
+                _("The link's lang={value} was left out: use one of {languages}.").format(
+                    value=raw[:40], languages=", ".join(LANGUAGES)
+                )
+            )
+    return chosen
 
 
 def choose_language() -> str:
